@@ -1,0 +1,292 @@
+"""Scan and graft stages: the only module that imports LIEF.
+
+Reading turns ELF bytes into an :class:`ElfInfo` (a plain frozen dataclass; no LIEF type leaves
+this module). Writing (see :func:`apply_edit`) turns an :class:`ElfEdit` into new ELF bytes in a
+single LIEF write, then re-parses the result to check the edits really landed.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any, NewType
+
+import lief
+
+from wheelfix.errors import InvalidElfError
+
+lief.logging.disable()
+
+Soname = NewType("Soname", str)
+"""A DT_NEEDED or DT_SONAME string, e.g. ``libyaml-0.so.2``."""
+
+ELF_MAGIC = b"\x7fELF"
+
+EM_386 = 3
+EM_PPC64 = 21
+EM_S390 = 22
+EM_ARM = 40
+EM_X86_64 = 62
+EM_AARCH64 = 183
+EM_RISCV = 243
+EM_LOONGARCH = 258
+
+_LARGE_PAGE_MACHINES = frozenset({EM_AARCH64, EM_PPC64, EM_LOONGARCH})
+_GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
+_NT_GNU_PROPERTY_TYPE_0 = 5
+_PYFPE_SYMBOLS = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
+_EXTENSION_PREFIXES = ("PyInit_", "_cffi_pypyinit_", "init")
+
+
+@dataclass(frozen=True)
+class ElfHeader:
+    """The ELF identification and header fields that decide compatibility."""
+
+    elf_class: int
+    """32 or 64."""
+    little_endian: bool
+    """True for ELFDATA2LSB."""
+    osabi: int
+    """EI_OSABI (0 = SYSV, 3 = GNU/Linux)."""
+    file_type: int
+    """e_type: 2 = EXEC, 3 = DYN."""
+    machine: int
+    """e_machine, e.g. 62 for x86-64."""
+    flags: int
+    """e_flags (ARM float ABI lives here)."""
+
+    @property
+    def arch(self) -> str | None:
+        """The wheel platform architecture this header belongs to, or None if unsupported."""
+        return machine_to_arch(self)
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    """What the scan stage needs to know about one ELF file."""
+
+    header: ElfHeader
+    """Identification fields."""
+    interpreter: str | None
+    """PT_INTERP, for executables."""
+    needed: tuple[Soname, ...]
+    """DT_NEEDED entries, in file order."""
+    soname: Soname | None
+    """DT_SONAME, if any."""
+    rpath: tuple[str, ...]
+    """DT_RPATH entries, unexpanded."""
+    runpath: tuple[str, ...]
+    """DT_RUNPATH entries, unexpanded."""
+    version_requirements: tuple[tuple[Soname, tuple[str, ...]], ...]
+    """``.gnu.version_r``: (library file name, version names) in file order."""
+    version_definitions: tuple[str, ...]
+    """``.gnu.version_d`` names (the first is the library's own base name)."""
+    undefined_symbols: frozenset[str]
+    """Undefined, non-weak dynamic symbols."""
+    init_symbols: frozenset[str]
+    """Defined functions that look like module init functions (``PyInit_x``, ``initx``...)."""
+    uses_pyfpe: bool
+    """True when ``PyFPE_jbuf`` and friends are referenced."""
+    uses_ucs2: bool
+    """True when ``PyUnicodeUCS2_*`` functions are referenced."""
+    x86_isa_needed: int = 0
+    """GNU_PROPERTY_X86_ISA_1_NEEDED bits (0 when absent)."""
+    has_dynamic: bool = field(default=True)
+    """True when the file has a PT_DYNAMIC segment."""
+
+    def python_extension_version(self, filename: str) -> int | None:
+        """3 (or 2) when this file is a Python extension for the module its name gives."""
+        module = filename.rsplit("/", 1)[-1].split(".", 1)[0]
+        if f"PyInit_{module}" in self.init_symbols:
+            return 3
+        if {f"init{module}", f"_cffi_pypyinit_{module}"} & self.init_symbols:
+            return 2
+        return None
+
+    @property
+    def x86_isa_level(self) -> int:
+        """The x86-64 micro-architecture level required (1 = baseline)."""
+        for bit, level in ((8, 4), (4, 3), (2, 2)):
+            if self.x86_isa_needed & bit:
+                return level
+        return 1
+
+
+def machine_to_arch(header: ElfHeader) -> str | None:
+    """Map an ELF header to a wheel architecture name (``x86_64``, ``aarch64``, ...)."""
+    m, bits = header.machine, header.elf_class
+    simple = {
+        (EM_X86_64, 64): "x86_64",
+        (EM_386, 32): "i686",
+        (EM_AARCH64, 64): "aarch64",
+        (EM_S390, 64): "s390x",
+        (EM_RISCV, 64): "riscv64",
+        (EM_LOONGARCH, 64): "loongarch64",
+    }
+    if (m, bits) in simple:
+        return simple[(m, bits)]
+    if m == EM_PPC64 and bits == 64:
+        return "ppc64le" if header.little_endian else "ppc64"
+    if m == EM_ARM and bits == 32 and header.little_endian:
+        eabi5 = (header.flags & 0xFF000000) == 0x05000000
+        hard_float = bool(header.flags & 0x400)
+        return "armv7l" if eabi5 and hard_float else None
+    return None
+
+
+def page_size_for(machine: int) -> int:
+    """The largest page size a loader may use for this machine."""
+    return 0x10000 if machine in _LARGE_PAGE_MACHINES else 0x1000
+
+
+def is_elf(head: bytes) -> bool:
+    """True when the bytes start with the ELF magic."""
+    return head[:4] == ELF_MAGIC
+
+
+def read_header(data: bytes, name: str) -> ElfHeader:
+    """Parse and sanity-check the ELF header in pure Python, before LIEF sees the bytes."""
+    if len(data) < 52 or not is_elf(data):
+        raise InvalidElfError(name, "truncated or not an ELF file")
+    ei_class, ei_data, ei_version, ei_osabi = data[4], data[5], data[6], data[7]
+    if ei_class not in (1, 2) or ei_data not in (1, 2) or ei_version != 1:
+        raise InvalidElfError(name, "bad ELF identification bytes")
+    end = "<" if ei_data == 1 else ">"
+    if ei_class == 2:
+        if len(data) < 64:
+            raise InvalidElfError(name, "truncated ELF header")
+        e_type, e_machine, _v, _entry, e_phoff, _shoff, e_flags, _eh, e_phentsize, e_phnum = (
+            struct.unpack_from(end + "HHIQQQIHHH", data, 16)
+        )
+        min_phent = 56
+    else:
+        e_type, e_machine, _v, _entry, e_phoff, _shoff, e_flags, _eh, e_phentsize, e_phnum = (
+            struct.unpack_from(end + "HHIIIIIHHH", data, 16)
+        )
+        min_phent = 32
+    if e_phnum and (e_phentsize < min_phent or e_phoff + e_phnum * e_phentsize > len(data)):
+        raise InvalidElfError(name, "program headers lie outside the file")
+    return ElfHeader(
+        elf_class=64 if ei_class == 2 else 32,
+        little_endian=ei_data == 1,
+        osabi=ei_osabi,
+        file_type=e_type,
+        machine=e_machine,
+        flags=e_flags,
+    )
+
+
+def _read_config() -> Any:
+    config = lief.ELF.ParserConfig()
+    config.parse_relocations = False
+    config.parse_symtab_symbols = False
+    config.parse_overlay = False
+    config.parse_dyn_symbols = True
+    config.parse_symbol_versions = True
+    config.parse_notes = True
+    return config
+
+
+def _has_segment(data: bytes, header: ElfHeader, p_type: int) -> tuple[bool, int, int]:
+    """Find a program header of ``p_type``: (found, offset, filesz)."""
+    end = "<" if header.little_endian else ">"
+    if header.elf_class == 64:
+        e_phoff = struct.unpack_from(end + "Q", data, 32)[0]
+        e_phentsize, e_phnum = struct.unpack_from(end + "HH", data, 54)
+        fmt, off_idx, size_idx = end + "IIQQQQQQ", 2, 5
+    else:
+        e_phoff = struct.unpack_from(end + "I", data, 28)[0]
+        e_phentsize, e_phnum = struct.unpack_from(end + "HH", data, 42)
+        fmt, off_idx, size_idx = end + "IIIIIIII", 1, 4
+    for index in range(e_phnum):
+        fields = struct.unpack_from(fmt, data, e_phoff + index * e_phentsize)
+        if fields[0] == p_type:
+            return True, fields[off_idx], fields[size_idx]
+    return False, 0, 0
+
+
+def parse_info(data: bytes, name: str) -> ElfInfo:
+    """Read everything the audit needs from one ELF file's bytes."""
+    header = read_header(data, name)
+    has_dynamic, dyn_offset, dyn_size = _has_segment(data, header, 2)
+    if has_dynamic and dyn_offset + dyn_size > len(data):
+        raise InvalidElfError(name, "PT_DYNAMIC lies outside the file")
+    binary = lief.ELF.parse(data, _read_config())
+    if binary is None:
+        raise InvalidElfError(name, "LIEF cannot parse this ELF file")
+    if has_dynamic and dyn_size > 0 and len(binary.dynamic_entries) == 0:
+        raise InvalidElfError(name, "the dynamic section cannot be parsed")
+    return _info_from_binary(binary, header)
+
+
+def _dynamic_string(binary: Any, tag: Any) -> Any | None:
+    return binary.get(tag) if binary.has(tag) else None
+
+
+def _info_from_binary(binary: Any, header: ElfHeader) -> ElfInfo:
+    tags = lief.ELF.DynamicEntry.TAG
+    needed = tuple(Soname(e.name) for e in binary.dynamic_entries if e.tag == tags.NEEDED)
+    soname_entry = _dynamic_string(binary, tags.SONAME)
+    rpath_entry = _dynamic_string(binary, tags.RPATH)
+    runpath_entry = _dynamic_string(binary, tags.RUNPATH)
+    requirements = tuple(
+        (Soname(req.name), tuple(aux.name for aux in req.get_auxiliary_symbols()))
+        for req in binary.symbols_version_requirement
+    )
+    definitions = tuple(
+        aux.name
+        for definition in binary.symbols_version_definition
+        for aux in list(definition.auxiliary_symbols)[:1]
+    )
+    undefined: set[str] = set()
+    ucs2 = pyfpe = False
+    inits: set[str] = set()
+    weak = lief.ELF.Symbol.BINDING.WEAK
+    func = lief.ELF.Symbol.TYPE.FUNC
+    for symbol in binary.dynamic_symbols:
+        sym_name = symbol.name
+        if not sym_name:
+            continue
+        if symbol.shndx == 0:
+            if symbol.binding != weak:
+                undefined.add(sym_name)
+            ucs2 = ucs2 or (sym_name.startswith("PyUnicodeUCS2_") and symbol.type == func)
+            pyfpe = pyfpe or sym_name in _PYFPE_SYMBOLS
+        elif symbol.type == func and sym_name.startswith(_EXTENSION_PREFIXES):
+            inits.add(sym_name)
+    return ElfInfo(
+        header=header,
+        interpreter=binary.interpreter if binary.has_interpreter else None,
+        needed=needed,
+        soname=Soname(soname_entry.name) if soname_entry is not None else None,
+        rpath=tuple(rpath_entry.paths) if rpath_entry is not None else (),
+        runpath=tuple(runpath_entry.paths) if runpath_entry is not None else (),
+        version_requirements=requirements,
+        version_definitions=definitions,
+        undefined_symbols=frozenset(undefined),
+        init_symbols=frozenset(inits),
+        uses_pyfpe=pyfpe,
+        uses_ucs2=ucs2,
+        x86_isa_needed=_x86_isa_needed(binary, header),
+        has_dynamic=len(binary.dynamic_entries) > 0,
+    )
+
+
+def _x86_isa_needed(binary: Any, header: ElfHeader) -> int:
+    if header.machine not in (EM_X86_64, EM_386):
+        return 0
+    end = "<" if header.little_endian else ">"
+    align = 8 if header.elf_class == 64 else 4
+    needed = 0
+    for note in binary.notes:
+        if note.original_type != _NT_GNU_PROPERTY_TYPE_0 or note.name != "GNU":
+            continue
+        desc = bytes(note.description)
+        offset = 0
+        while offset + 8 <= len(desc):
+            pr_type, pr_datasz = struct.unpack_from(end + "II", desc, offset)
+            offset += 8
+            if pr_type == _GNU_PROPERTY_X86_ISA_1_NEEDED and pr_datasz >= 4:
+                needed |= struct.unpack_from(end + "I", desc, offset)[0]
+            offset += (pr_datasz + align - 1) // align * align
+    return needed

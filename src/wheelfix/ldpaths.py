@@ -1,0 +1,144 @@
+"""Resolve stage input: the one place host loader configuration is read.
+
+``/etc/ld.so.conf`` (with ``include`` globs), the musl path file, the default directories, the
+environment (``AUDITWHEEL_LD_LIBRARY_PATH``, ``LD_LIBRARY_PATH``), ``--ldpaths`` and
+``--sysroot`` become one :class:`SearchPaths` value that ``resolve.py`` searches.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from wheelfix.libc import Libc
+
+_MUSL_ARCH = {
+    "x86_64": "x86_64",
+    "i686": "i386",
+    "aarch64": "aarch64",
+    "armv7l": "armhf",
+    "ppc64le": "powerpc64le",
+    "ppc64": "powerpc64",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "loongarch64": "loongarch64",
+}
+_MUSL_DEFAULT = ("/lib", "/usr/local/lib", "/usr/lib")
+
+
+@dataclass(frozen=True)
+class SearchPaths:
+    """The directory lists the emulated loader searches, besides each ELF's own paths."""
+
+    env: tuple[str, ...]
+    """``AUDITWHEEL_LD_LIBRARY_PATH`` then ``LD_LIBRARY_PATH`` (searched after RPATH)."""
+    system: tuple[str, ...]
+    """ld.so.conf (or the musl path file) followed by the default directories."""
+    sysroot: Path | None = None
+    """If set, every absolute host path is looked up under this directory."""
+
+    def host(self, path: str) -> Path:
+        """Where an absolute loader path lives on this machine."""
+        if self.sysroot is None:
+            return Path(path)
+        return self.sysroot / path.lstrip("/")
+
+
+def split_path_list(value: str) -> tuple[str, ...]:
+    """Split a colon-separated path list; empty entries are dropped."""
+    return tuple(p for p in value.split(":") if p)
+
+
+def parse_ld_so_conf(path: str, sysroot: Path | None, seen: set[str] | None = None) -> list[str]:
+    """Directories listed in an ld.so.conf file, following ``include`` lines (globs)."""
+    seen = set() if seen is None else seen
+    host = _host(path, sysroot)
+    if path in seen or not host.is_file():
+        return []
+    seen.add(path)
+    dirs: list[str] = []
+    try:
+        text = host.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("include") and line[7:8] in (" ", "\t"):
+            for pattern in line[8:].split():
+                dirs.extend(_include(pattern, path, sysroot, seen))
+        elif not line.startswith("hwcap"):
+            dirs.extend(p for p in line.replace(",", " ").replace("\t", " ").split() if p)
+    return dirs
+
+
+def _include(pattern: str, conf: str, sysroot: Path | None, seen: set[str]) -> list[str]:
+    if not pattern.startswith("/"):
+        pattern = os.path.join(os.path.dirname(conf), pattern)
+    host_pattern = str(_host(pattern, sysroot))
+    prefix = len(str(sysroot).rstrip("/")) if sysroot is not None else 0
+    dirs: list[str] = []
+    for match in sorted(glob.glob(host_pattern)):
+        dirs.extend(parse_ld_so_conf(match[prefix:] or "/", sysroot, seen))
+    return dirs
+
+
+def _host(path: str, sysroot: Path | None) -> Path:
+    return Path(path) if sysroot is None else sysroot / path.lstrip("/")
+
+
+def default_dirs(libc: Libc, elf_class: int) -> tuple[str, ...]:
+    """The loader's built-in directories."""
+    if libc is Libc.MUSL:
+        return _MUSL_DEFAULT
+    if elf_class == 64:
+        return ("/lib64", "/usr/lib64", "/lib", "/usr/lib")
+    return ("/lib", "/usr/lib", "/lib32", "/usr/lib32")
+
+
+def system_dirs(libc: Libc, arch: str, elf_class: int, sysroot: Path | None) -> tuple[str, ...]:
+    """ld.so.conf (glibc) or ``/etc/ld-musl-<arch>.path`` (musl), then the defaults."""
+    if libc is Libc.MUSL:
+        path_file = _host(f"/etc/ld-musl-{_MUSL_ARCH.get(arch, arch)}.path", sysroot)
+        if path_file.is_file():
+            text = path_file.read_text(encoding="utf-8", errors="replace")
+            return tuple(p for p in text.replace("\n", ":").split(":") if p.strip())
+        return _MUSL_DEFAULT
+    return _dedupe([*parse_ld_so_conf("/etc/ld.so.conf", sysroot), *default_dirs(libc, elf_class)])
+
+
+def load_search_paths(
+    libc: Libc,
+    arch: str,
+    elf_class: int,
+    *,
+    ldpaths: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    sysroot: Path | None = None,
+) -> SearchPaths:
+    """Build the search lists as auditwheel users expect them.
+
+    ``ldpaths`` (``--ldpaths``) replaces the system part and drops ``LD_LIBRARY_PATH``, so only
+    ``AUDITWHEEL_LD_LIBRARY_PATH`` remains from the environment.
+    """
+    environ = os.environ if environ is None else environ
+    env = list(split_path_list(environ.get("AUDITWHEEL_LD_LIBRARY_PATH", "")))
+    if ldpaths is None:
+        env.extend(split_path_list(environ.get("LD_LIBRARY_PATH", "")))
+        system = system_dirs(libc, arch, elf_class, sysroot)
+    else:
+        system = split_path_list(ldpaths)
+    return SearchPaths(env=_dedupe(env), system=system, sysroot=sysroot)
+
+
+def _dedupe(paths: list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for path in paths:
+        normal = os.path.normpath(path) if path.startswith("/") else os.path.abspath(path)
+        if normal not in out:
+            out.append(normal)
+    return tuple(out)

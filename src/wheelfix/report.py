@@ -1,0 +1,212 @@
+"""Output stage: audit and repair results rendered as text or JSON (pure; returns strings).
+
+``show --json`` follows auditwheel's ``show`` schema, version 1, so scripts written for
+auditwheel work unchanged. Text output carries the same facts, sorted and stable.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+from wheelfix.elf import Soname
+from wheelfix.policy.evaluate import Verdict
+from wheelfix.resolve import ElfTree
+
+SCHEMA_VERSION = 1
+
+
+def _paragraph(text: str) -> str:
+    return "\n" + "\n".join(textwrap.wrap(text, break_long_words=False, break_on_hyphens=False))
+
+
+def policy_upgrades(verdict: Verdict) -> dict[str, dict[str, Any]]:
+    """For every policy better than the current one: what must be eliminated to reach it."""
+    overall = verdict.show_overall
+    upgrades: dict[str, dict[str, Any]] = {}
+    for policy in verdict.policies.policies:
+        if not policy > overall:
+            continue
+        refs = verdict.external[policy.name]
+        entry: dict[str, Any] = {}
+        if refs.libs:
+            entry["libs_to_eliminate"] = sorted(refs.libs)
+        if refs.blacklist:
+            entry["blacklisted_symbols"] = {k: list(v) for k, v in sorted(refs.blacklist.items())}
+        if entry:
+            upgrades[policy.name] = entry
+    return upgrades
+
+
+def show_json(wheel: str, verdict: Verdict) -> str:
+    """The ``show --json`` document for a platform wheel."""
+    linux = verdict.policies.linux
+    libs = verdict.external[verdict.policies.highest.name].libs
+    document = {
+        "version": SCHEMA_VERSION,
+        "wheel": wheel,
+        "pure": False,
+        "overall_tag": verdict.show_overall.name,
+        "sym_tag": verdict.sym.name,
+        "pyfpe": verdict.pyfpe == linux,
+        "ucs2": verdict.ucs == linux,
+        "unsupported_isa": verdict.machine == linux,
+        "versioned_symbols": {k: sorted(v) for k, v in sorted(verdict.versioned_symbols.items())},
+        "external_libs": {k: str(v) if v else None for k, v in sorted(libs.items())},
+        "policy_upgrades": policy_upgrades(verdict),
+    }
+    return json.dumps(document, indent=4)
+
+
+def pure_json(wheel: str) -> str:
+    """The ``show --json`` document for a pure wheel."""
+    return json.dumps({"version": SCHEMA_VERSION, "wheel": wheel, "pure": True}, indent=4)
+
+
+def error_json(wheel: str, message: str) -> str:
+    """The ``show --json`` document for an error."""
+    return json.dumps({"version": SCHEMA_VERSION, "wheel": wheel, "error": message}, indent=4)
+
+
+def show_text(wheel: str, verdict: Verdict, *, verbose: bool = False) -> str:
+    """The human-readable audit, in auditwheel's order, every list sorted."""
+    linux = verdict.policies.linux
+    out = [
+        _paragraph(
+            f'{wheel} is consistent with the following platform tag: "{verdict.show_overall.name}".'
+        )
+    ]
+    stops = [
+        (
+            verdict.pyfpe == linux,
+            "This wheel uses the PyFPE_jbuf function, which is not compatible"
+            " with the manylinux/musllinux tags.",
+        ),
+        (
+            verdict.ucs == linux,
+            "This wheel is compiled against a narrow unicode (UCS2) version of"
+            " Python, which is not compatible with the manylinux/musllinux tags.",
+        ),
+        (
+            verdict.machine == linux,
+            "This wheel depends on unsupported ISA extensions: "
+            + ", ".join(verdict.isa_offenders)
+            + ".",
+        ),
+    ]
+    for applies, message in stops:
+        if applies:
+            out.append(_paragraph(message))
+            if not verbose:
+                return "\n".join(out) + "\n"
+    if verdict.versioned_symbols:
+        listed = ", ".join(
+            f"{lib} with versions {', '.join(sorted(v))}"
+            for lib, v in sorted(verdict.versioned_symbols.items())
+        )
+        out.append(
+            _paragraph(
+                "The wheel references external versioned symbols in these"
+                f" system-provided shared libraries: {listed}"
+            )
+        )
+    else:
+        out.append(
+            _paragraph(
+                "The wheel references no external versioned symbols from"
+                " system-provided shared libraries."
+            )
+        )
+    if verdict.sym < verdict.policies.highest:
+        out.append(
+            _paragraph(
+                f'This constrains the platform tag to "{verdict.sym.name}". In order'
+                " to achieve a more compatible tag, you would need to recompile a"
+                " new wheel from source on a system with earlier versions of these"
+                " libraries, such as a recent manylinux image."
+            )
+        )
+        if not verbose:
+            return "\n".join(out) + "\n"
+    libs = verdict.external[verdict.policies.newest.name].libs
+    if libs:
+        out.append(_paragraph("The following external shared libraries are required by the wheel:"))
+        out.append(
+            json.dumps({k: str(v) if v else None for k, v in sorted(libs.items())}, indent=4)
+        )
+    else:
+        out.append(_paragraph("The wheel requires no external shared libraries! :)"))
+    for name, entry in policy_upgrades(verdict).items():
+        if "libs_to_eliminate" in entry:
+            out.append(
+                _paragraph(
+                    f"In order to achieve the tag platform tag {name!r} the following"
+                    " shared library dependencies will need to be eliminated:"
+                )
+            )
+            out.append(_paragraph(", ".join(entry["libs_to_eliminate"])))
+        for lib, symbols in entry.get("blacklisted_symbols", {}).items():
+            out.append(
+                _paragraph(
+                    f"In order to achieve the tag platform tag {name!r} the following"
+                    " black-listed symbol dependencies will need to be eliminated:"
+                )
+            )
+            out.append(_paragraph(f"From {lib}: " + ", ".join(symbols)))
+    return "\n".join(out) + "\n"
+
+
+def tree_document(tree: ElfTree) -> dict[str, Any]:
+    """One resolved tree as a JSON-ready dict (``lddtree --json``)."""
+    info = tree.root.info
+    header = info.header
+    return {
+        "path": tree.root.path,
+        "arch": header.arch,
+        "elf_class": header.elf_class,
+        "little_endian": header.little_endian,
+        "machine": header.machine,
+        "interpreter": info.interpreter,
+        "soname": info.soname,
+        "needed": list(info.needed),
+        "rpath": list(info.rpath),
+        "runpath": list(info.runpath),
+        "libraries": {
+            name: {
+                "soname": name,
+                "path": str(lib.realpath) if lib.realpath else lib.member,
+                "in_wheel": lib.member is not None,
+                "found_via": lib.found_via,
+                "needed": list(lib.needed),
+            }
+            for name, lib in tree.libraries.items()
+        },
+        "excluded": sorted(tree.excluded),
+    }
+
+
+def tree_json(tree: ElfTree) -> str:
+    """``lddtree --json`` output."""
+    return json.dumps(tree_document(tree), indent=4)
+
+
+def tree_text(tree: ElfTree) -> str:
+    """``lddtree`` text output: the tree, indented by depth, like the classic lddtree."""
+    lines = [f"{tree.root.path} (interpreter => {tree.root.info.interpreter or 'none'})"]
+    libraries = tree.libraries
+    shown: set[str] = set()
+
+    def walk(names: tuple[Soname, ...], depth: int) -> None:
+        for name in names:
+            lib = libraries.get(name)
+            if lib is None:
+                continue
+            where = str(lib.realpath) if lib.realpath else (lib.member or lib.found_via)
+            lines.append(f"{'    ' * depth}{name} => {where}")
+            if name not in shown:
+                shown.add(name)
+                walk(lib.needed, depth + 1)
+
+    walk(tree.root.info.needed, 1)
+    return "\n".join(lines) + "\n"

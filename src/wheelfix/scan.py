@@ -1,0 +1,146 @@
+"""Stage 1, scan: a wheel becomes a :class:`ScanResult`, with an :class:`ElfInfo` for every ELF.
+
+ELF files are found by their magic bytes among *all* members, not by extension and not only
+among those listed in RECORD. The wheel's architecture and libc are decided here, from the file
+name first and the ELF files second, because every later stage depends on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Callable
+
+from wheelfix.elf import ElfInfo, Soname, is_elf, parse_info
+from wheelfix.errors import InvalidElfError, InvalidWheelError, NonPlatformWheelError
+from wheelfix.libc import Libc, detect_elf_libc, wheel_arch, wheel_libc
+from wheelfix.wheel import Member, MemberPath, WheelReader
+
+ElfParser = Callable[[bytes, str], ElfInfo]
+"""How ELF bytes become an ElfInfo (``elf.parse_info``, or a crash-isolated variant)."""
+
+
+@dataclass(frozen=True)
+class ScannedElf:
+    """One ELF member of the wheel with what the scan read from it."""
+
+    member: Member
+    """The archive member."""
+    info: ElfInfo
+    """Dynamic information read by LIEF."""
+    python_version: int | None
+    """3 or 2 when the file is a Python extension for the module its name gives, else None."""
+
+    @property
+    def path(self) -> MemberPath:
+        """The member's name in the archive."""
+        return self.member.path
+
+    @property
+    def install_path(self) -> PurePosixPath:
+        """Where the file lands when installed, relative to site-packages."""
+        return self.member.install_path
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Everything the later stages need to know about the wheel's content."""
+
+    reader: WheelReader
+    """The open wheel (members are read from it again by the output stage)."""
+    arch: str
+    """The architecture every considered ELF is built for, e.g. ``x86_64``."""
+    libc: Libc
+    """The C library the wheel targets."""
+    libc_guessed: bool
+    """True when nothing in the wheel told the libc and the default was assumed."""
+    elves: tuple[ScannedElf, ...]
+    """The ELF members of the wheel's architecture, sorted by path."""
+    ignored: tuple[tuple[MemberPath, str], ...]
+    """ELF members left out, with the reason (other architecture, other libc)."""
+
+    def top_level(self) -> tuple[ScannedElf, ...]:
+        """Extensions, plus other ELFs that no ELF of the wheel names in DT_NEEDED."""
+        needed = {name for elf in self.elves for name in elf.info.needed}
+        return tuple(
+            e
+            for e in self.elves
+            if e.python_version is not None or PurePosixPath(e.path).name not in needed
+        )
+
+
+def find_elf_members(reader: WheelReader) -> list[Member]:
+    """Members whose first bytes are the ELF magic."""
+    return [m for m in reader.members if m.size >= 52 and is_elf(reader.read_head(m.path, 4))]
+
+
+def scan_wheel(reader: WheelReader, parse: ElfParser = parse_info) -> ScanResult:
+    """Read every ELF member and decide the wheel's architecture and libc."""
+    name = reader.name
+    wheel = str(reader.path)
+    arch = wheel_arch(name.platforms, wheel)
+    libc = wheel_libc(name.platforms)
+    scanned: list[ScannedElf] = []
+    ignored: list[tuple[MemberPath, str]] = []
+    in_purelib: list[str] = []
+    for member in find_elf_members(reader):
+        label = f"{wheel}!{member.path}"
+        info = parse(reader.read(member.path), label)
+        elf_arch = info.header.arch
+        if elf_arch is None:
+            ignored.append((member.path, "unknown architecture"))
+            continue
+        if arch is None:
+            arch = elf_arch
+        if elf_arch != arch:
+            ignored.append((member.path, f"{elf_arch} architecture"))
+            continue
+        if member.scheme == "purelib":
+            in_purelib.append(member.path)
+        version = info.python_extension_version(member.path)
+        scanned.append(ScannedElf(member=member, info=info, python_version=version))
+    if in_purelib:
+        raise InvalidWheelError(
+            wheel, f"shared libraries in the purelib scheme: {', '.join(sorted(in_purelib))}"
+        )
+    if not scanned:
+        raise NonPlatformWheelError(wheel, _no_platform_reason(arch, ignored))
+    libc, guessed = _settle_libc(libc, scanned, wheel)
+    assert arch is not None
+    return ScanResult(
+        reader=reader,
+        arch=arch,
+        libc=libc,
+        libc_guessed=guessed,
+        elves=tuple(sorted(scanned, key=lambda e: e.path)),
+        ignored=tuple(ignored),
+    )
+
+
+def _no_platform_reason(arch: str | None, ignored: list[tuple[MemberPath, str]]) -> str:
+    if not ignored:
+        return (
+            "not a platform wheel: no ELF executable or shared library"
+            " (including compiled Python extensions) found"
+        )
+    found = ", ".join(f"{path} ({why})" for path, why in ignored)
+    return f"no ELF file with a {arch!r} architecture found; found only: {found}"
+
+
+def _settle_libc(
+    from_name: Libc | None, scanned: list[ScannedElf], wheel: str
+) -> tuple[Libc, bool]:
+    votes = {detect_elf_libc(e.info, e.path) for e in scanned} - {None}
+    if len(votes) > 1:
+        raise InvalidElfError(wheel, "ELF files disagree on the C library (glibc and musl)")
+    from_elves = next(iter(votes), None)
+    if from_name is not None:
+        return from_name, False
+    if from_elves is not None:
+        return from_elves, False
+    return Libc.GLIBC, True
+
+
+def elves_by_name(scan: ScanResult) -> dict[Soname, ScannedElf]:
+    """Index the wheel's ELF files by file name (how DT_NEEDED refers to them)."""
+    return {Soname(PurePosixPath(e.path).name): e for e in scan.elves}
