@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -19,10 +19,19 @@ from typing import Any, Callable, TypeVar
 import click
 
 from wheelfix import __version__
-from wheelfix.errors import CheckFailedError, NonPlatformWheelError, PolicyError, WheelfixError
+from wheelfix.errors import (
+    CheckFailedError,
+    NonPlatformWheelError,
+    OutputError,
+    PolicyError,
+    WheelfixError,
+)
 from wheelfix.libc import split_platform
-from wheelfix.pipeline import Audit, AuditOptions, audit, lddtree
+from wheelfix.pipeline import Audit, AuditOptions, RepairOptions, audit, lddtree
+from wheelfix.pipeline import repair as run_repair
+from wheelfix.policy import all_platform_names
 from wheelfix.report import error_json, pure_json, show_json, show_text, tree_json, tree_text
+from wheelfix.writer import ZipSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INTERRUPTED = 130
@@ -260,3 +269,165 @@ def lddtree_command(
     with _errors_reported(verbose):
         tree = lddtree(file, options)
         click.echo(tree_json(tree) if as_json else tree_text(tree), nl=bool(as_json))
+
+
+def _validate_plat(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if value != "auto" and value not in all_platform_names():
+        raise click.BadParameter(
+            f"{value!r} is not a known manylinux/musllinux tag (e.g. manylinux_2_17_x86_64,"
+            " manylinux2014_aarch64, musllinux_1_2_x86_64) or 'auto'"
+        )
+    return value
+
+
+def _zip_epoch(environ: Mapping[str, str]) -> int | None:
+    value = environ.get("SOURCE_DATE_EPOCH")
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from None
+
+
+def _copy_pure(wheel: Path, wheel_dir: Path, settings: ZipSettings) -> Path:
+    """Copy a pure wheel unchanged into the output directory (atomically)."""
+    destination = wheel_dir / wheel.name
+    if destination.exists() and destination.samefile(wheel):
+        return destination
+    try:
+        data = wheel.read_bytes()
+        wheel_dir.mkdir(parents=True, exist_ok=True)
+        temporary = wheel_dir / f".{wheel.name}.{os.getpid()}.part"
+        temporary.write_bytes(data)
+        temporary.replace(destination)
+    except OSError as exc:
+        raise OutputError(str(destination), f"cannot write ({exc.strerror or exc})") from exc
+    return destination
+
+
+@main.command()
+@click.argument("wheels", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-w",
+    "--wheel-dir",
+    type=click.Path(path_type=Path),
+    default=Path("wheelhouse"),
+    show_default=True,
+    help="Directory to write the repaired wheels to.",
+)
+@click.option(
+    "--plat",
+    envvar="AUDITWHEEL_PLAT",
+    default="auto",
+    show_default=True,
+    callback=_validate_plat,
+    metavar="PLATFORM",
+    help="Target tag (any manylinux/musllinux tag or alias, any architecture) or"
+    " 'auto' for the best reachable one. Env: AUDITWHEEL_PLAT.",
+)
+@click.option(
+    "-L",
+    "--lib-sdir",
+    default=".libs",
+    show_default=True,
+    help="Suffix of the directory for grafted libraries: <dist><SUFFIX>.",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Do not graft libraries whose soname or resolved path matches GLOB"
+    " (repeatable); their own dependencies are not followed.",
+)
+@click.option("--only-plat", is_flag=True, help="Write only the requested tag, not a better one.")
+@click.option(
+    "--no-update-tags",
+    "no_update_tags",
+    is_flag=True,
+    help="Keep the file name and WHEEL tags unchanged.",
+)
+@click.option(
+    "-z",
+    "--zip-compression-level",
+    type=click.IntRange(-1, 9),
+    default=6,
+    envvar="AUDITWHEEL_ZIP_COMPRESSION_LEVEL",
+    show_default=True,
+    help="zlib level for the output (0 stores). Env: AUDITWHEEL_ZIP_COMPRESSION_LEVEL.",
+)
+@click.option(
+    "--strip",
+    is_flag=True,
+    help="Drop symbol tables and debug sections from grafted libraries and wheel ELFs.",
+)
+@audit_options
+def repair(
+    wheels: tuple[Path, ...],
+    wheel_dir: Path,
+    plat: str,
+    lib_sdir: str,
+    exclude: tuple[str, ...],
+    only_plat: bool,
+    no_update_tags: bool,
+    zip_compression_level: int,
+    strip: bool,
+    ldpaths: str | None,
+    sysroot: Path | None,
+    disable_isa_ext_check: bool,
+    allow_pure_python_wheel: bool,
+    verbose: bool,
+) -> None:
+    """Copy external libraries into WHEELS, rewrite their ELF files and retag them."""
+    _setup_logging(verbose)
+    environ = dict(os.environ)
+    settings = ZipSettings(
+        compression_level=6 if zip_compression_level < 0 else zip_compression_level,
+        epoch=_zip_epoch(environ),
+    )
+    audit_opts = _options(ldpaths, sysroot, disable_isa_ext_check, exclude=exclude)
+    repair_opts = RepairOptions(
+        wheel_dir=wheel_dir,
+        plat=plat,
+        lib_sdir=lib_sdir,
+        only_plat=only_plat,
+        update_tags=not no_update_tags,
+        strip=strip,
+        zip=settings,
+    )
+    failures: list[int] = []
+    for wheel in wheels:
+        try:
+            with _errors_reported(verbose):
+                _repair_one(wheel, audit_opts, repair_opts, allow_pure_python_wheel, verbose)
+        except SystemExit as exit_:
+            if exit_.code == EXIT_INTERRUPTED:
+                raise
+            failures.append(int(exit_.code or 1))
+    if failures:
+        sys.exit(failures[0])
+
+
+def _repair_one(
+    wheel: Path,
+    audit_opts: AuditOptions,
+    repair_opts: RepairOptions,
+    allow_pure: bool,
+    verbose: bool,
+) -> None:
+    def progress(message: str) -> None:
+        if verbose or message.startswith("warning:"):
+            click.echo(f"wheelfix: {message}", err=True)
+
+    try:
+        result = run_repair(wheel, audit_opts, repair_opts, progress)
+    except NonPlatformWheelError:
+        if allow_pure and _is_pure_name(wheel):
+            click.echo(str(_copy_pure(wheel, repair_opts.wheel_dir, repair_opts.zip)))
+            return
+        raise
+    for library in result.plan.grafted:
+        click.echo(
+            f"wheelfix: grafted {library.original} ({library.source}) as {library.member}", err=True
+        )
+    click.echo(str(result.output))

@@ -13,7 +13,7 @@ from typing import Any, NewType
 
 import lief
 
-from wheelfix.errors import InvalidElfError
+from wheelfix.errors import ElfWriteError, InvalidElfError
 
 lief.logging.disable()
 
@@ -290,3 +290,130 @@ def _x86_isa_needed(binary: Any, header: ElfHeader) -> int:
                 needed |= struct.unpack_from(end + "I", desc, offset)[0]
             offset += (pr_datasz + align - 1) // align * align
     return needed
+
+
+@dataclass(frozen=True)
+class ElfEdit:
+    """Every change one ELF file needs, decided before anything is written."""
+
+    replace_needed: tuple[tuple[Soname, Soname], ...] = ()
+    """DT_NEEDED renames (old, new); the matching ``.gnu.version_r`` file names follow."""
+    remove_needed: tuple[Soname, ...] = ()
+    """DT_NEEDED entries to drop, with their version requirements (libpython)."""
+    soname: Soname | None = None
+    """New DT_SONAME, if any."""
+    rpath: str | None = None
+    """New DT_RPATH (any DT_RUNPATH is removed); ``""`` removes both."""
+    strip: bool = False
+    """Drop ``.symtab``, ``.strtab`` and debug sections."""
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the file needs no change at all."""
+        return self == ElfEdit()
+
+
+@dataclass(frozen=True)
+class ElfSummary:
+    """The dynamic facts an edit controls, read back after writing to check it landed."""
+
+    needed: tuple[str, ...]
+    soname: str | None
+    rpath: tuple[str, ...]
+    runpath: tuple[str, ...]
+    verneed_files: tuple[str, ...]
+
+
+def expected_summary(info: ElfInfo, edit: ElfEdit) -> ElfSummary:
+    """What the file's dynamic facts must be after ``edit`` (pure)."""
+    renames = dict(edit.replace_needed)
+    removed = set(edit.remove_needed)
+
+    def rename(names: tuple[Soname, ...]) -> tuple[str, ...]:
+        return tuple(renames.get(n, n) for n in names if n not in removed)
+
+    rpath, runpath = info.rpath, info.runpath
+    if edit.rpath is not None:
+        rpath = tuple(p for p in edit.rpath.split(":") if p) if edit.rpath else ()
+        runpath = ()
+    return ElfSummary(
+        needed=rename(info.needed),
+        soname=edit.soname or info.soname,
+        rpath=rpath,
+        runpath=runpath,
+        verneed_files=rename(tuple(lib for lib, _ in info.version_requirements)),
+    )
+
+
+def _summary(info: ElfInfo) -> ElfSummary:
+    return expected_summary(info, ElfEdit())
+
+
+def can_strip(info: ElfInfo) -> bool:
+    """Whether ``--strip`` is safe: not for non-PIE executables (ET_EXEC), see lief-notes."""
+    return info.header.file_type != 2
+
+
+def apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
+    """Apply ``edit`` with one LIEF write and check the result; raise ElfWriteError on mismatch."""
+    header = read_header(data, name)
+    before = parse_info(data, name)
+    config = lief.ELF.ParserConfig()
+    if header.machine in _LARGE_PAGE_MACHINES:
+        config.page_size = 0x10000
+    binary = lief.ELF.parse(data, config)
+    if binary is None:
+        raise ElfWriteError(name, "LIEF cannot parse this ELF file for writing")
+    _edit_dynamic(binary, edit)
+    if edit.strip and can_strip(before):
+        _strip(binary)
+    out = bytes(binary.write_to_bytes())
+    if not out:
+        raise ElfWriteError(name, "LIEF produced an empty file")
+    after = parse_info(out, name)
+    wanted = expected_summary(before, edit)
+    got = _summary(after)
+    if got != wanted:
+        raise ElfWriteError(
+            name, f"rewritten file does not match the plan: wanted {wanted}, got {got}"
+        )
+    return out
+
+
+def _edit_dynamic(binary: Any, edit: ElfEdit) -> None:
+    tags = lief.ELF.DynamicEntry.TAG
+    for old, new in edit.replace_needed:
+        library = binary.get_library(old)
+        if library is None:
+            continue
+        library.name = new
+        requirement = binary.find_version_requirement(old)
+        if requirement is not None:
+            requirement.name = new
+    for old in edit.remove_needed:
+        binary.remove_library(old)
+        if binary.find_version_requirement(old) is not None:
+            binary.remove_version_requirement(old)
+    if edit.soname is not None:
+        if binary.has(tags.SONAME):
+            binary.get(tags.SONAME).name = edit.soname
+        else:
+            binary.add(lief.ELF.DynamicSharedObject(edit.soname))
+    if edit.rpath is not None:
+        binary.remove(tags.RPATH)
+        binary.remove(tags.RUNPATH)
+        if edit.rpath:
+            binary.add(lief.ELF.DynamicEntryRpath(edit.rpath))
+
+
+def _strip(binary: Any) -> None:
+    for symbol in list(binary.symtab_symbols):
+        binary.remove_symtab_symbol(symbol)
+    doomed = [
+        s.name
+        for s in binary.sections
+        if s.name in (".symtab", ".strtab")
+        or (s.name.startswith((".debug", ".zdebug")) and not s.has(lief.ELF.Section.FLAGS.ALLOC))
+    ]
+    for section in doomed:
+        binary.remove_section(section, True)

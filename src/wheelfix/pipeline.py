@@ -6,19 +6,26 @@ pipeline reads no global state itself and never prints.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
-from wheelfix.elf import parse_info
-from wheelfix.errors import InputFileError, InvalidElfError
+from wheelfix.elf import ElfEdit, apply_edit, page_size_for, parse_info, read_header
+from wheelfix.errors import InputFileError, InvalidElfError, VerificationError
+from wheelfix.graft import GraftOptions, GraftPlan, libraries_to_hash, plan_graft
 from wheelfix.ldpaths import SearchPaths, load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc
-from wheelfix.policy import PolicySet, policy_set
+from wheelfix.policy import Policy, PolicySet, policy_set
 from wheelfix.policy.evaluate import Verdict, evaluate
 from wheelfix.resolve import ElfTree, HostDir, LibraryCache, Resolver
+from wheelfix.retag import platform_tags_after, retag_filename, retag_wheel_metadata
 from wheelfix.scan import ElfParser, ScannedElf, ScanResult, scan_wheel
+from wheelfix.target import choose_target, parse_plat, tags_to_write
+from wheelfix.verify import describe, verify_elf
 from wheelfix.wheel import DEFAULT_MAX_UNCOMPRESSED, Member, MemberPath, WheelReader
+from wheelfix.writer import WheelWriter, ZipSettings
 
 
 @dataclass(frozen=True)
@@ -156,3 +163,145 @@ def lddtree(path: Path, options: AuditOptions) -> ElfTree:
     root = ScannedElf(member=member, info=info, python_version=None)
     resolver = Resolver((), arch, paths, exclude=options.exclude, cache=LibraryCache(options.parse))
     return resolver.tree(root, HostDir(str(path.resolve().parent)))
+
+
+class Progress(Protocol):
+    """Receives one line per step of a repair (the CLI prints them on stderr)."""
+
+    def __call__(self, message: str) -> None: ...
+
+
+class _Quiet:
+    """The default progress sink: says nothing."""
+
+    def __call__(self, message: str) -> None:
+        del message
+
+
+QUIET = _Quiet()
+"""A progress sink that prints nothing (the library's default)."""
+
+
+@dataclass(frozen=True)
+class RepairOptions:
+    """How to repair: ``wheelfix repair``'s flags beyond the audit's."""
+
+    wheel_dir: Path = Path("wheelhouse")
+    """``-w``: where the repaired wheel goes."""
+    plat: str = "auto"
+    """``--plat``: the target tag, or ``auto``."""
+    lib_sdir: str = ".libs"
+    """``-L``: suffix of the grafted libraries' directory."""
+    only_plat: bool = False
+    """``--only-plat``: write only the requested tag."""
+    update_tags: bool = True
+    """False with ``--no-update-tags``."""
+    strip: bool = False
+    """``--strip``."""
+    zip: ZipSettings = field(default_factory=ZipSettings)
+    """Compression level and timestamp."""
+    overwrite: bool = True
+    """Replace an existing output file (atomically)."""
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """What a repair produced."""
+
+    output: Path
+    """The repaired wheel."""
+    target: Policy
+    """The policy the wheel was repaired to."""
+    plan: GraftPlan
+    """Every copy and edit that was made."""
+
+
+def repair(
+    path: Path, audit_options: AuditOptions, options: RepairOptions, progress: Progress = QUIET
+) -> RepairResult:
+    """Repair one wheel: audit, choose the target, graft, rewrite, retag, write atomically."""
+    requested = parse_plat(options.plat)
+    if requested is not None and requested.libc is Libc.MUSL:
+        audit_options = replace(audit_options, musl_policy=requested.base)
+    with open_wheel(path, audit_options) as reader:
+        result = audit_reader(reader, audit_options)
+        target = choose_target(result, requested)
+        progress(f"{path.name}: target {target.name}")
+        digests = {p: _sha256_file(p) for p in libraries_to_hash(result, target)}
+        plan = plan_graft(result, target, digests, GraftOptions(options.lib_sdir, options.strip))
+        for warning in plan.warnings:
+            progress(f"warning: {warning}")
+        name = reader.name
+        platforms = platform_tags_after(
+            name.platforms,
+            tags_to_write(result, target, only_plat=options.only_plat),
+            update=options.update_tags,
+        )
+        output = options.wheel_dir / retag_filename(name, platforms)
+        with WheelWriter(output, options.zip, overwrite=options.overwrite) as writer:
+            _write_members(reader, result, plan, platforms, writer, progress)
+            _write_grafts(plan, result, writer, progress)
+            writer.finish(reader.dist_info)
+    return RepairResult(output=output, target=target, plan=plan)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise InputFileError(str(path), f"cannot read ({exc.strerror})") from exc
+    hexdigest: str = digest.hexdigest()
+    return hexdigest
+
+
+def _rewrite(data: bytes, edit: ElfEdit, label: str) -> bytes:
+    out = apply_edit(data, edit, label)
+    page_size = page_size_for(read_header(out, label).machine)
+    problems = verify_elf(out, page_size)
+    if problems:
+        raise VerificationError(label, f"rewritten file breaks a loader rule: {describe(problems)}")
+    return out
+
+
+def _write_members(
+    reader: WheelReader,
+    audit: Audit,
+    plan: GraftPlan,
+    platforms: Sequence[str],
+    writer: WheelWriter,
+    progress: Progress,
+) -> None:
+    dist_info = reader.dist_info
+    skipped = {f"{dist_info}/RECORD", f"{dist_info}/RECORD.jws"}
+    for member in reader.members:
+        if member.path in skipped:
+            continue
+        data = reader.read(member.path)
+        if member.path == f"{dist_info}/WHEEL":
+            data = retag_wheel_metadata(data.decode("utf-8"), platforms).encode("utf-8")
+        out_path = plan.moves.get(member.path, member.path)
+        edit = plan.edits.get(out_path)
+        if edit is not None:
+            progress(f"rewriting {out_path}")
+            data = _rewrite(data, edit, f"{reader.path}!{member.path}")
+        writer.add(out_path, data, member.mode)
+        if member.path in plan.shims:
+            writer.add(member.path, plan.shims[member.path], member.mode)
+
+
+def _write_grafts(plan: GraftPlan, audit: Audit, writer: WheelWriter, progress: Progress) -> None:
+    written: set[str] = set()
+    for library in plan.grafted:
+        if library.member in written:
+            continue
+        written.add(library.member)
+        progress(f"grafting {library.source} -> {library.member}")
+        try:
+            data = library.source.read_bytes()
+        except OSError as exc:
+            raise InputFileError(str(library.source), f"cannot read ({exc.strerror})") from exc
+        data = _rewrite(data, plan.edits[library.member], str(library.source))
+        writer.add(library.member, data, 0o755)

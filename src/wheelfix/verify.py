@@ -205,6 +205,11 @@ class _Elf:
         return self.reader.data
 
     @property
+    def address_mask(self) -> int:
+        """Addresses wrap at the class width, as pointer arithmetic in ld.so does."""
+        return (1 << 64) - 1 if self.is64 else (1 << 32) - 1
+
+    @property
     def loads(self) -> tuple[_Phdr, ...]:
         return self.of_type(PT_LOAD)
 
@@ -471,6 +476,7 @@ class _Dynamic:
     last: dict[int, int] = field(default_factory=dict)  # single-valued tags: last one wins
     strtab: bytes | None = None  # the string table bytes that are actually file-backed
     needed: list[bytes] = field(default_factory=list)
+    needed_complete: bool = True  # False once a DT_NEEDED string was unreadable
 
 
 def _read_dynamic(elf: _Elf, dyn: _Dynamic) -> Iterator[Violation]:
@@ -545,6 +551,7 @@ def _check_dyn_strings(dyn: _Dynamic) -> Iterator[Violation]:
             continue
         text = _string(dyn, value, name)
         if isinstance(text, Violation):
+            dyn.needed_complete = dyn.needed_complete and tag != DT_NEEDED
             yield text
         elif tag == DT_NEEDED:
             dyn.needed.append(text)
@@ -574,7 +581,7 @@ def _check_verneed(elf: _Elf, dyn: _Dynamic) -> Iterator[Violation]:
             return
         if step == 0:
             break
-        addr += step
+        addr = (addr + step) & elf.address_mask
     if expected is not None and count != expected:
         yield Violation(
             "verneed-parse",
@@ -611,11 +618,12 @@ def _verneed_entry(
     name = _string(dyn, vn_file, f"{what} vn_file")
     if isinstance(name, Violation):
         yield name
-    elif name not in dyn.needed:
+    elif dyn.needed_complete and name not in dyn.needed:
         yield Violation(
             "verneed-file-needed", f"{what}: vn_file {_show(name)} is not a DT_NEEDED entry"
         )
-    aux_count = yield from _vernaux_chain(elf, dyn, walk, addr + vn_aux, what)
+    aux_addr = (addr + vn_aux) & elf.address_mask
+    aux_count = yield from _vernaux_chain(elf, dyn, walk, aux_addr, what)
     if aux_count is None:
         return None
     if aux_count != vn_cnt:
@@ -643,7 +651,7 @@ def _vernaux_chain(
             yield name
         if vna_next == 0:
             return count
-        addr += vna_next
+        addr = (addr + vna_next) & elf.address_mask
 
 
 def _show(name: bytes) -> str:

@@ -1,0 +1,142 @@
+"""Between policy and graft: choose the tag repair aims for, or explain why it cannot (pure).
+
+``auto`` takes the best tag reachable by grafting; an explicit ``--plat`` must match the
+wheel's architecture and libc and must not be older than the wheel's symbols, blacklist and ISA
+level allow. Failures name the offending files and symbol versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wheelfix.elf import ElfInfo
+from wheelfix.errors import PolicyError
+from wheelfix.libc import Libc, split_platform
+from wheelfix.policy import Policy, all_platform_names
+from wheelfix.policy.evaluate import _is_loader
+
+if TYPE_CHECKING:
+    from wheelfix.pipeline import Audit
+
+
+@dataclass(frozen=True)
+class RequestedPlatform:
+    """A ``--plat`` value, parsed."""
+
+    base: str
+    """e.g. ``manylinux_2_17`` or the alias ``manylinux2014``."""
+    arch: str
+    """e.g. ``x86_64``."""
+
+    @property
+    def libc(self) -> Libc:
+        """The libc the tag family implies."""
+        return Libc.MUSL if self.base.startswith("musllinux") else Libc.GLIBC
+
+
+def parse_plat(value: str) -> RequestedPlatform | None:
+    """Parse ``--plat``: None for ``auto``; PolicyError for unknown names."""
+    if value == "auto":
+        return None
+    if value not in all_platform_names():
+        raise PolicyError("--plat", f"unknown platform tag {value!r}")
+    parts = split_platform(value)
+    assert parts is not None
+    return RequestedPlatform(base=parts[0], arch=parts[1])
+
+
+def offending_versions(audit: Audit, target: Policy, grafted: Iterable[str]) -> list[str]:
+    """``file: VERSION`` for every required symbol version the target does not allow."""
+    allowed = target.symbol_map()
+    found: list[str] = []
+    sources: list[tuple[str, ElfInfo]] = [(elf.path, elf.info) for elf in audit.scan.elves]
+    for tree in audit.trees.values():
+        for name, lib in tree.libraries.items():
+            if name in grafted and lib.info is not None:
+                sources.append((str(lib.realpath), lib.info))
+    for source, info in sources:
+        for library, versions in info.version_requirements:
+            if _is_loader(library):
+                continue
+            bad = sorted(
+                v
+                for v in versions
+                if (v.partition("_")[0] in allowed and v not in allowed[v.partition("_")[0]])
+                or v == "GLIBC_PRIVATE"
+            )
+            if bad:
+                found.append(f"{source}: {', '.join(bad)}")
+    return sorted(set(found))
+
+
+def choose_target(audit: Audit, requested: RequestedPlatform | None) -> Policy:
+    """The policy repair writes, after checking the wheel can reach it."""
+    verdict = audit.verdict
+    scan = audit.scan
+    wheel = str(scan.reader.path)
+    if requested is not None:
+        if requested.arch != scan.arch:
+            raise PolicyError(
+                wheel,
+                f"cannot repair a wheel with {scan.arch} architecture to"
+                f" {requested.base}_{requested.arch}",
+            )
+        if requested.libc is not scan.libc:
+            raise PolicyError(
+                wheel,
+                f"cannot repair a {scan.libc.value} wheel to {requested.base}_{requested.arch}",
+            )
+        target = verdict.policies.find(f"{requested.base}_{requested.arch}")
+        if target is None:
+            raise PolicyError(wheel, f"no policy {requested.base}_{requested.arch}")
+    else:
+        target = verdict.repair_overall()
+        if target.is_linux:
+            target = verdict.policies.newest
+    _check_reachable(audit, target)
+    return target
+
+
+def _check_reachable(audit: Audit, target: Policy) -> None:
+    verdict = audit.verdict
+    wheel = str(audit.scan.reader.path)
+    name = target.name
+    if verdict.sym < target:
+        grafted = verdict.external[name].libs
+        bad = offending_versions(audit, target, grafted)
+        raise PolicyError(
+            wheel,
+            f"cannot repair to {name}: too-recent versioned symbols"
+            f" ({'; '.join(bad) or verdict.sym.name}); build on an older toolchain",
+        )
+    if verdict.blacklist < target:
+        used = verdict.external[name].blacklist
+        listed = "; ".join(f"{lib}: {', '.join(s)}" for lib, s in used.items())
+        raise PolicyError(
+            wheel, f"cannot repair to {name}: depends on blacklisted symbols ({listed})"
+        )
+    if verdict.machine < target:
+        raise PolicyError(
+            wheel,
+            f"cannot repair to {name}: depends on unsupported ISA extensions"
+            f" ({', '.join(verdict.isa_offenders)}); see --disable-isa-ext-check",
+        )
+    if verdict.ucs < target:
+        raise PolicyError(wheel, f"cannot repair to {name}: built against a UCS2 Python")
+    if verdict.pyfpe < target:
+        raise PolicyError(wheel, f"cannot repair to {name}: uses PyFPE_jbuf")
+
+
+def tags_to_write(audit: Audit, target: Policy, *, only_plat: bool) -> list[str]:
+    """The target and its aliases, plus a better tag the grafted wheel also meets."""
+    verdict = audit.verdict
+    names = [target.name, *target.aliases]
+    if only_plat:
+        return names
+    better = verdict.repair_overall(target.base_name)
+    grafted = set(verdict.external[target.name].libs)
+    if better > target and set(verdict.external[better.name].libs) <= grafted:
+        names = [better.name, *better.aliases, *names]
+    return names
