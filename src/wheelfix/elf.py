@@ -144,8 +144,12 @@ def is_elf(head: bytes) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-def read_header(data: bytes, name: str) -> ElfHeader:
-    """Parse and sanity-check the ELF header in pure Python, before LIEF sees the bytes."""
+def read_header(data: bytes, name: str, *, whole_file: bool = True) -> ElfHeader:
+    """Parse and sanity-check the ELF header in pure Python, before LIEF sees the bytes.
+
+    With ``whole_file`` False, ``data`` is only the start of the file, so the program header
+    table is not checked against its length.
+    """
     if len(data) < 52 or not is_elf(data):
         raise InvalidElfError(name, "truncated or not an ELF file")
     ei_class, ei_data, ei_version, ei_osabi = data[4], data[5], data[6], data[7]
@@ -164,7 +168,9 @@ def read_header(data: bytes, name: str) -> ElfHeader:
             struct.unpack_from(end + "HHIIIIIHHH", data, 16)
         )
         min_phent = 32
-    if e_phnum and (e_phentsize < min_phent or e_phoff + e_phnum * e_phentsize > len(data)):
+    if e_phnum and e_phentsize < min_phent:
+        raise InvalidElfError(name, "program header entries are too small")
+    if whole_file and e_phnum and e_phoff + e_phnum * e_phentsize > len(data):
         raise InvalidElfError(name, "program headers lie outside the file")
     return ElfHeader(
         elf_class=64 if ei_class == 2 else 32,

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from wheelfix.elf import ElfEdit, apply_edit, page_size_for, parse_info, read_header
-from wheelfix.errors import InputFileError, InvalidElfError, VerificationError
+from wheelfix.errors import InputFileError, InvalidElfError, OutputError, VerificationError
 from wheelfix.graft import GraftOptions, GraftPlan, libraries_to_hash, plan_graft
 from wheelfix.ldpaths import SearchPaths, load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc
@@ -238,11 +238,19 @@ def repair(
             update=options.update_tags,
         )
         output = options.wheel_dir / retag_filename(name, platforms)
+        _make_output_dir(options.wheel_dir)
         with WheelWriter(output, options.zip, overwrite=options.overwrite) as writer:
             _write_members(reader, result, plan, platforms, writer, progress)
             _write_grafts(plan, result, writer, progress)
             writer.finish(reader.dist_info)
     return RepairResult(output=output, target=target, plan=plan)
+
+
+def _make_output_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(str(directory), f"cannot create ({exc.strerror or exc})") from exc
 
 
 def _sha256_file(path: Path) -> str:

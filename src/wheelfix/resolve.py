@@ -106,7 +106,7 @@ class LibraryCache:
             try:
                 with path.open("rb") as handle:
                     head = handle.read(64)
-                self._headers[path] = read_header(head + b"\0" * 64, str(path))
+                self._headers[path] = read_header(head, str(path), whole_file=False)
             except (OSError, InvalidElfError):
                 self._headers[path] = None
         return self._headers[path]

@@ -4,7 +4,7 @@ Runs on the bytes LIEF produced, before they enter the wheel, and reports every
 broken invariant it can find instead of stopping at the first. It reads only the
 program headers and what they point at (the dynamic section, the string table,
 the version-needed chain, notes): the same view the kernel and ld.so get, so
-section headers are never consulted.
+section headers are never consulted (except section 0 when e_phnum is PN_XNUM).
 
 Pure Python on top of :mod:`struct`; handles ELF32 and ELF64 in both byte
 orders. Malformed input never raises: every problem, including a read outside

@@ -1,0 +1,291 @@
+"""Stage 5, write: the repaired wheel as a deterministic zip, written atomically next to its target."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import BinaryIO
+
+from wheelfix.errors import OutputError
+from wheelfix.record import build_record
+
+ZIP_EPOCH = 315532800
+"""1980-01-01 00:00:00 UTC, the earliest time a zip entry can carry."""
+
+_ZIP_LAST = (2107, 12, 31, 23, 59, 58)
+"""The latest time a zip entry can carry (the year is stored as 7 bits past 1980)."""
+
+_DROPPED = ("RECORD.jws", "RECORD.p7s")
+"""``.dist-info`` signature files: they sign the old RECORD, so the output leaves them out."""
+
+
+@dataclass(frozen=True)
+class ZipSettings:
+    """How members are stored: every byte of the output depends only on these and the members."""
+
+    compression_level: int = 6
+    """zlib level for ZIP_DEFLATED, 1-9; 0 stores members uncompressed (ZIP_STORED)."""
+    epoch: int | None = None
+    """``SOURCE_DATE_EPOCH``: every member's timestamp; ``None`` means 1980-01-01 00:00:00."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.compression_level <= 9:
+            raise ValueError(f"compression level must be 0-9, not {self.compression_level}")
+
+
+def zip_timestamp(epoch: int | None) -> tuple[int, int, int, int, int, int]:
+    """The zip ``date_time`` for ``SOURCE_DATE_EPOCH``.
+
+    ``None`` gives 1980-01-01 00:00:00. Otherwise the UTC time of ``epoch``, clipped to the
+    range a zip entry can hold, with the seconds rounded down to even (zip stores seconds / 2).
+    """
+    if epoch is None or epoch <= ZIP_EPOCH:
+        return (1980, 1, 1, 0, 0, 0)
+    try:
+        moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return _ZIP_LAST
+    stamp = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    if stamp > _ZIP_LAST:
+        return _ZIP_LAST
+    return (*stamp[:5], stamp[5] - stamp[5] % 2)
+
+
+def normalized_mode(mode: int) -> int:
+    """``0o755`` when ``mode`` has any execute bit, else ``0o644``."""
+    return 0o755 if mode & 0o111 else 0o644
+
+
+def archive_order(names: Iterable[str], dist_info: str) -> list[str]:
+    """Member order in the output: sorted, ``<dist_info>/`` members last, its RECORD very last."""
+    inside = f"{dist_info}/"
+    record = f"{dist_info}/RECORD"
+    return sorted(names, key=lambda name: (name.startswith(inside), name == record, name))
+
+
+def _check_member_name(name: str) -> None:
+    path = PurePosixPath(name)
+    if (
+        not name
+        or name.endswith("/")
+        or name.startswith("/")
+        or "\\" in name
+        or "\x00" in name
+        or ".." in path.parts
+        or str(path) != name
+    ):
+        raise ValueError(f"not a valid wheel member name: {name!r}")
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (thread-safe)."""
+    try:
+        with Path("/proc/self/status").open(encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split(":", 1)[1].strip(), 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class WheelWriter:
+    """Write a wheel deterministically and atomically. Use as a context manager.
+
+    Members are added in any order with :meth:`add` and kept in memory (the stages hold the
+    wheel's bytes in memory anyway); :meth:`finish` then writes them, sorted by
+    :func:`archive_order`, into a temporary ``.<name>.<pid>.<random>.part`` file in the
+    destination's directory, appends a freshly computed RECORD, fsyncs and renames the file
+    onto the destination in one step. Buffering, rather than requiring the caller to add in
+    archive order, keeps the byte-identical output independent of how stages produce members.
+
+    If the ``with`` block raises (``KeyboardInterrupt`` included) or :meth:`finish` fails, the
+    temporary file is removed and the destination is left as it was. Leaving the block
+    without calling :meth:`finish` discards everything and raises :class:`RuntimeError`.
+    """
+
+    def __init__(self, destination: Path, settings: ZipSettings, *, overwrite: bool = True) -> None:
+        self.destination = destination
+        self.settings = settings
+        self.overwrite = overwrite
+        self._members: dict[str, tuple[bytes, int]] = {}
+        self._temp_path: Path | None = None
+        self._temp_file: BinaryIO | None = None
+        self._finished = False
+
+    # -- context management -----------------------------------------------------------------
+
+    def __enter__(self) -> WheelWriter:
+        if self._temp_path is not None or self._finished:
+            raise RuntimeError("a WheelWriter can be entered only once")
+        directory = self.destination.parent
+        self._check_destination()
+        try:
+            fd, name = tempfile.mkstemp(
+                dir=directory, prefix=f".{self.destination.name}.{os.getpid()}.", suffix=".part"
+            )
+        except FileNotFoundError as exc:
+            raise OutputError(str(directory), "output directory does not exist") from exc
+        except NotADirectoryError as exc:
+            raise OutputError(str(directory), "output directory is not a directory") from exc
+        except OSError as exc:
+            raise OutputError(
+                str(directory), f"cannot create a file here: {exc.strerror or exc}"
+            ) from exc
+        self._temp_path = Path(name)
+        try:
+            self._temp_file = os.fdopen(fd, "w+b")
+        except BaseException:
+            os.close(fd)
+            self._remove_temp()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._finished:
+            return
+        self._abort()
+        if exc_type is None:
+            raise RuntimeError("WheelWriter left without finish(): nothing was written")
+
+    # -- building ---------------------------------------------------------------------------
+
+    def add(self, name: str, data: bytes, mode: int) -> None:
+        """Add one member: ``name`` a posix path in the archive, ``mode`` its Unix permissions.
+
+        Only the execute bits of ``mode`` matter (see :func:`normalized_mode`). A RECORD or
+        RECORD signature added here is ignored at :meth:`finish`, which writes a new RECORD.
+        Raises :class:`ValueError` for an unsafe, directory or duplicate name.
+        """
+        if self._finished:
+            raise RuntimeError("WheelWriter already finished")
+        _check_member_name(name)
+        if name in self._members:
+            raise ValueError(f"duplicate wheel member {name!r}")
+        self._members[name] = (bytes(data), normalized_mode(mode))
+
+    def finish(self, dist_info: str) -> Path:
+        """Write the archive, RECORD last, and move it onto the destination; return that path.
+
+        ``dist_info`` is the ``<name>-<version>.dist-info`` directory of the output. Raises
+        :class:`OutputError` when the output cannot be written (the destination is untouched).
+        """
+        if self._temp_file is None or self._temp_path is None:
+            raise RuntimeError("WheelWriter.finish() needs an entered, unfinished writer")
+        _check_member_name(dist_info)
+        try:
+            self._write_archive(dist_info)
+            self._commit()
+        except OSError as exc:
+            self._abort()
+            raise OutputError(
+                str(self.destination), f"cannot write: {exc.strerror or exc}"
+            ) from exc
+        except BaseException:
+            self._abort()
+            raise
+        self._finished = True
+        self._members.clear()
+        return self.destination
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _check_destination(self) -> None:
+        if self.destination.is_dir():
+            raise OutputError(str(self.destination), "is a directory")
+        if not self.overwrite and os.path.lexists(self.destination):
+            raise OutputError(str(self.destination), "already exists (not overwriting it)")
+
+    def _write_archive(self, dist_info: str) -> None:
+        assert self._temp_file is not None
+        record_path = f"{dist_info}/RECORD"
+        dropped = {record_path, *(f"{dist_info}/{name}" for name in _DROPPED)}
+        names = archive_order((n for n in self._members if n not in dropped), dist_info)
+        record = build_record(((n, self._members[n][0]) for n in names), record_path)
+        members = [(n, *self._members[n]) for n in names]
+        members.append((record_path, record.encode("utf-8"), 0o644))
+
+        level = self.settings.compression_level
+        method = zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED
+        stamp = zip_timestamp(self.settings.epoch)
+        # On failure the ZipFile is dropped without close(): no central directory is written
+        # to a file that is about to be deleted anyway.
+        archive = zipfile.ZipFile(self._temp_file, "w", compression=method)
+        for name, data, mode in members:
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.create_system = 3
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = method
+            archive.writestr(info, data, compress_type=method, compresslevel=level or None)
+        archive.close()
+        self._temp_file.flush()
+        os.fsync(self._temp_file.fileno())
+
+    def _commit(self) -> None:
+        assert self._temp_file is not None
+        assert self._temp_path is not None
+        os.fchmod(self._temp_file.fileno(), 0o666 & ~_current_umask())
+        self._temp_file.close()
+        self._temp_file = None
+        self._check_destination()
+        if self.overwrite:
+            self._temp_path.replace(self.destination)
+        else:
+            self._link_no_clobber(self._temp_path)
+        self._temp_path = None
+        self._sync_directory()
+
+    def _link_no_clobber(self, source: Path) -> None:
+        """Move ``source`` to the destination, failing rather than replacing an existing file."""
+        try:
+            os.link(source, self.destination)
+        except FileExistsError as exc:
+            raise OutputError(str(self.destination), "already exists (not overwriting it)") from exc
+        except OSError:
+            # The filesystem has no hard links: fall back to check-then-rename.
+            if os.path.lexists(self.destination):
+                raise OutputError(
+                    str(self.destination), "already exists (not overwriting it)"
+                ) from None
+            source.replace(self.destination)
+            return
+        # The output is complete under its final name; a leftover temporary name is harmless.
+        with contextlib.suppress(OSError):
+            source.unlink()
+
+    def _sync_directory(self) -> None:
+        """Make the rename durable; best effort (some filesystems refuse directory fsync)."""
+        with contextlib.suppress(OSError):
+            fd = os.open(self.destination.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _abort(self) -> None:
+        if self._temp_file is not None:
+            with contextlib.suppress(OSError):
+                self._temp_file.close()
+            self._temp_file = None
+        self._remove_temp()
+        self._members.clear()
+
+    def _remove_temp(self) -> None:
+        if self._temp_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._temp_path.unlink()
+            self._temp_path = None
