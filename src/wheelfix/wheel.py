@@ -113,6 +113,8 @@ def _check_member_name(wheel: str, name: str) -> None:
         reason = "is an absolute path"
     elif ".." in PurePosixPath(name).parts:
         reason = "climbs out of the wheel with '..'"
+    elif not name.rstrip("/") or str(PurePosixPath(name)) != name.rstrip("/"):
+        reason = "is not a normalized path (empty, '.' or '//' parts)"
     if reason is not None:
         raise UnsafeWheelError(wheel, f"member {name!r} {reason}")
 

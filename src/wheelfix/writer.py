@@ -222,15 +222,20 @@ class WheelWriter:
         level = self.settings.compression_level
         method = zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED
         stamp = zip_timestamp(self.settings.epoch)
-        # On failure the ZipFile is dropped without close(): no central directory is written
-        # to a file that is about to be deleted anyway.
         archive = zipfile.ZipFile(self._temp_file, "w", compression=method)
-        for name, data, mode in members:
-            info = zipfile.ZipInfo(name, date_time=stamp)
-            info.create_system = 3
-            info.external_attr = (0o100000 | mode) << 16
-            info.compress_type = method
-            archive.writestr(info, data, compress_type=method, compresslevel=level or None)
+        try:
+            for name, data, mode in members:
+                info = zipfile.ZipInfo(name, date_time=stamp)
+                info.create_system = 3
+                info.external_attr = (0o100000 | mode) << 16
+                info.compress_type = method
+                archive.writestr(info, data, compress_type=method, compresslevel=level or None)
+        except BaseException:
+            # Detach the ZipFile now, while its file is open: otherwise its __del__ would try to
+            # finish the archive later. The file is about to be deleted, so errors do not matter.
+            with contextlib.suppress(Exception):
+                archive.close()
+            raise
         archive.close()
         self._temp_file.flush()
         os.fsync(self._temp_file.fileno())

@@ -1,0 +1,436 @@
+"""Tests for writer.py: deterministic, atomic wheel output with a fresh RECORD."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from wheelfix import writer as writer_module
+from wheelfix.errors import OutputError
+from wheelfix.record import hash_digest, parse_record
+from wheelfix.wheel import MemberPath, WheelReader
+from wheelfix.writer import (
+    WheelWriter,
+    ZipSettings,
+    archive_order,
+    normalized_mode,
+    zip_timestamp,
+)
+
+DIST_INFO = "demo-1.0.dist-info"
+WHEEL_TEXT = (
+    b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\n"
+    b"Tag: cp311-cp311-manylinux_2_17_x86_64\n"
+)
+WHEEL_NAME = "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+
+# Added deliberately out of archive order, with a stale RECORD and a signature to drop.
+MEMBERS: list[tuple[str, bytes, int]] = [
+    (f"{DIST_INFO}/WHEEL", WHEEL_TEXT, 0o644),
+    (f"{DIST_INFO}/RECORD", b"stale,,\n", 0o644),
+    ("demo/_ext.so", b"\x7fELF" + bytes(range(256)) * 40, 0o775),
+    (f"{DIST_INFO}/METADATA", b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n", 0o600),
+    (f"{DIST_INFO}/RECORD.jws", b"{}", 0o644),
+    ("demo.libs/libfoo-12345678.so.1", b"\x7fELF libfoo" * 100, 0o755),
+    ("demo/__init__.py", b"", 0o644),
+    ("demo-1.0.data/scripts/tool", b"#!/bin/sh\necho hi\n", 0o700),
+    ("demo/sub/data,with comma.txt", b"x" * 5000, 0o444),
+]
+
+
+def write_wheel(
+    path: Path,
+    settings: ZipSettings | None = None,
+    members: list[tuple[str, bytes, int]] = MEMBERS,
+) -> Path:
+    with WheelWriter(path, settings or ZipSettings()) as out:
+        for name, data, mode in members:
+            out.add(name, data, mode)
+        return out.finish(DIST_INFO)
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
+
+
+# -- pure helpers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("epoch", "expected"),
+    [
+        (None, (1980, 1, 1, 0, 0, 0)),
+        (0, (1980, 1, 1, 0, 0, 0)),
+        (-5, (1980, 1, 1, 0, 0, 0)),
+        (315532800, (1980, 1, 1, 0, 0, 0)),
+        (315532801, (1980, 1, 1, 0, 0, 0)),
+        (315532802, (1980, 1, 1, 0, 0, 2)),
+        (650203201, (1990, 8, 9, 12, 0, 0)),
+        (650203200, (1990, 8, 9, 12, 0, 0)),
+        (1700000000, (2023, 11, 14, 22, 13, 20)),
+        (1700000001, (2023, 11, 14, 22, 13, 20)),
+        (10**12, (2107, 12, 31, 23, 59, 58)),
+        (10**30, (2107, 12, 31, 23, 59, 58)),
+    ],
+)
+def test_zip_timestamp(epoch: int | None, expected: tuple[int, ...]) -> None:
+    assert zip_timestamp(epoch) == expected
+
+
+@pytest.mark.parametrize(
+    ("epoch", "seconds"), [(0, 315532800), (315532801, 315532800), (650203201, 650203200)]
+)
+def test_zip_timestamp_matches_auditwheel_expectations(epoch: int, seconds: int) -> None:
+    import calendar
+
+    assert calendar.timegm((*zip_timestamp(epoch), 0, 0, 0)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (0o644, 0o644),
+        (0o600, 0o644),
+        (0o444, 0o644),
+        (0o000, 0o644),
+        (0o755, 0o755),
+        (0o700, 0o755),
+        (0o744, 0o755),
+        (0o001, 0o755),
+        (0o4755, 0o755),
+        (0o100644, 0o644),
+        (0o100755, 0o755),
+    ],
+)
+def test_normalized_mode(mode: int, expected: int) -> None:
+    assert normalized_mode(mode) == expected
+
+
+def test_archive_order() -> None:
+    names = [
+        f"{DIST_INFO}/RECORD",
+        f"{DIST_INFO}/WHEEL",
+        "z.py",
+        f"{DIST_INFO}/METADATA",
+        "demo-1.0.data/scripts/tool",
+        "a/b.py",
+        "demo-1.0.dist-infox",
+        f"{DIST_INFO}/licenses/ZLICENSE",
+    ]
+    assert archive_order(names, DIST_INFO) == [
+        "a/b.py",
+        "demo-1.0.data/scripts/tool",
+        "demo-1.0.dist-infox",
+        "z.py",
+        f"{DIST_INFO}/METADATA",
+        f"{DIST_INFO}/WHEEL",
+        f"{DIST_INFO}/licenses/ZLICENSE",
+        f"{DIST_INFO}/RECORD",
+    ]
+
+
+def test_zip_settings_validation() -> None:
+    with pytest.raises(ValueError, match="compression level"):
+        ZipSettings(compression_level=10)
+    with pytest.raises(ValueError, match="compression level"):
+        ZipSettings(compression_level=-1)
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def test_output_layout_and_attributes(tmp_path: Path) -> None:
+    dest = write_wheel(tmp_path / WHEEL_NAME)
+    assert dest == tmp_path / WHEEL_NAME
+    assert leftovers(tmp_path) == []
+    with zipfile.ZipFile(dest) as zf:
+        infos = zf.infolist()
+        names = [info.filename for info in infos]
+        expected_names = [
+            "demo-1.0.data/scripts/tool",
+            "demo.libs/libfoo-12345678.so.1",
+            "demo/__init__.py",
+            "demo/_ext.so",
+            "demo/sub/data,with comma.txt",
+            f"{DIST_INFO}/METADATA",
+            f"{DIST_INFO}/WHEEL",
+            f"{DIST_INFO}/RECORD",
+        ]
+        assert names == expected_names
+        assert zf.testzip() is None
+        modes = {info.filename: info.external_attr >> 16 for info in infos}
+        for info in infos:
+            assert info.date_time == (1980, 1, 1, 0, 0, 0)
+            assert info.create_system == 3
+            assert info.compress_type == zipfile.ZIP_DEFLATED
+            assert not info.is_dir()
+            assert stat.S_ISREG(modes[info.filename])
+        assert modes["demo/_ext.so"] == 0o100755
+        assert modes["demo-1.0.data/scripts/tool"] == 0o100755
+        assert modes[f"{DIST_INFO}/METADATA"] == 0o100644
+        assert modes["demo/sub/data,with comma.txt"] == 0o100644
+        assert modes[f"{DIST_INFO}/RECORD"] == 0o100644
+        contents = {name: zf.read(name) for name in names}
+    added = {name: data for name, data, _ in MEMBERS}
+    for name in names[:-1]:
+        assert contents[name] == added[name]
+
+
+def test_record_rows_match_contents(tmp_path: Path) -> None:
+    dest = write_wheel(tmp_path / WHEEL_NAME)
+    with zipfile.ZipFile(dest) as zf:
+        names = zf.namelist()
+        record_text = zf.read(f"{DIST_INFO}/RECORD").decode("utf-8")
+        contents = {name: zf.read(name) for name in names}
+    assert record_text.endswith(f"{DIST_INFO}/RECORD,,\n")
+    assert "\r" not in record_text
+    assert "stale" not in record_text
+    record = parse_record(record_text)
+    # rows in archive order, RECORD itself last
+    assert list(record) == names
+    assert record[f"{DIST_INFO}/RECORD"] == ("", None)
+    for name in names[:-1]:
+        assert record[name] == (hash_digest(contents[name]), len(contents[name]))
+    assert f"{DIST_INFO}/RECORD.jws" not in names
+
+
+def test_reader_accepts_output(tmp_path: Path) -> None:
+    dest = write_wheel(tmp_path / WHEEL_NAME)
+    with WheelReader(dest) as reader:
+        assert reader.dist_info == DIST_INFO
+        assert reader.read(MemberPath("demo/__init__.py")) == b""
+        modes = {member.path: member.mode for member in reader.members}
+    assert modes[MemberPath("demo/_ext.so")] == 0o755
+
+
+def test_byte_identical_for_same_inputs(tmp_path: Path) -> None:
+    outputs = []
+    for sub, members in (("one", MEMBERS), ("two", MEMBERS), ("three", list(reversed(MEMBERS)))):
+        (tmp_path / sub).mkdir()
+        outputs.append(write_wheel(tmp_path / sub / WHEEL_NAME, members=members).read_bytes())
+    # the same inputs twice, and the same members added in another order
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+@pytest.mark.parametrize("level", [0, 1, 9])
+def test_byte_identical_per_compression_level(tmp_path: Path, level: int) -> None:
+    settings = ZipSettings(compression_level=level, epoch=1700000000)
+    a = write_wheel(tmp_path / "a.whl", settings)
+    b = write_wheel(tmp_path / "b.whl", settings)
+    assert a.read_bytes() == b.read_bytes()
+    expected = zipfile.ZIP_STORED if level == 0 else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(a) as zf:
+        assert {info.compress_type for info in zf.infolist()} == {expected}
+
+
+def test_epoch_changes_only_timestamps(tmp_path: Path) -> None:
+    a = write_wheel(tmp_path / "a.whl", ZipSettings(epoch=None))
+    b = write_wheel(tmp_path / "b.whl", ZipSettings(epoch=1700000000))
+    assert a.read_bytes() != b.read_bytes()
+    assert a.stat().st_size == b.stat().st_size
+    with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+        infos_a, infos_b = za.infolist(), zb.infolist()
+        assert [i.filename for i in infos_a] == [i.filename for i in infos_b]
+        for ia, ib in zip(infos_a, infos_b):
+            assert za.read(ia) == zb.read(ib)
+            assert ia.CRC == ib.CRC
+            assert ia.compress_size == ib.compress_size
+            assert ia.external_attr == ib.external_attr
+            assert ia.date_time == (1980, 1, 1, 0, 0, 0)
+            assert ib.date_time == (2023, 11, 14, 22, 13, 20)
+
+
+def test_output_file_permissions_follow_umask(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        dest = write_wheel(tmp_path / WHEEL_NAME)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o640
+
+
+def test_overwrite_replaces_existing(tmp_path: Path) -> None:
+    dest = tmp_path / WHEEL_NAME
+    dest.write_bytes(b"old")
+    write_wheel(dest)
+    assert zipfile.is_zipfile(dest)
+    assert leftovers(tmp_path) == []
+
+
+def test_overwrite_false_refuses_existing_file(tmp_path: Path) -> None:
+    dest = tmp_path / WHEEL_NAME
+    dest.write_bytes(b"old")
+    with pytest.raises(OutputError) as info, WheelWriter(dest, ZipSettings(), overwrite=False):
+        pytest.fail("entered despite an existing destination")
+    assert info.value.subject == str(dest)
+    assert info.value.exit_code == 11
+    assert dest.read_bytes() == b"old"
+    assert leftovers(tmp_path) == []
+
+
+def test_overwrite_false_refuses_file_appearing_before_finish(tmp_path: Path) -> None:
+    dest = tmp_path / WHEEL_NAME
+    refused = pytest.raises(OutputError, match="already exists")
+    with refused, WheelWriter(dest, ZipSettings(), overwrite=False) as out:
+        for name, data, mode in MEMBERS:
+            out.add(name, data, mode)
+        dest.write_bytes(b"raced")
+        out.finish(DIST_INFO)
+    assert dest.read_bytes() == b"raced"
+    assert leftovers(tmp_path) == []
+
+
+def test_overwrite_false_writes_new_file(tmp_path: Path) -> None:
+    dest = tmp_path / WHEEL_NAME
+    with WheelWriter(dest, ZipSettings(), overwrite=False) as out:
+        for name, data, mode in MEMBERS:
+            out.add(name, data, mode)
+        out.finish(DIST_INFO)
+    assert zipfile.is_zipfile(dest)
+    assert leftovers(tmp_path) == []
+
+
+def test_temp_file_lives_next_to_destination(tmp_path: Path) -> None:
+    dest = tmp_path / WHEEL_NAME
+    with WheelWriter(dest, ZipSettings()) as out:
+        parts = leftovers(tmp_path)
+        assert len(parts) == 1
+        assert parts[0].startswith(f".{WHEEL_NAME}.{os.getpid()}.")
+        for name, data, mode in MEMBERS:
+            out.add(name, data, mode)
+        out.finish(DIST_INFO)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_exception_inside_with_removes_temp(tmp_path: Path, error: BaseException) -> None:
+    dest = tmp_path / WHEEL_NAME
+    with pytest.raises(type(error)), WheelWriter(dest, ZipSettings()) as out:
+        out.add("demo/__init__.py", b"", 0o644)
+        assert len(leftovers(tmp_path)) == 1
+        raise error
+    assert not dest.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exception_keeps_existing_destination(tmp_path: Path) -> None:
+    dest = tmp_path / WHEEL_NAME
+    dest.write_bytes(b"previous")
+    with pytest.raises(RuntimeError), WheelWriter(dest, ZipSettings()):
+        raise RuntimeError("boom")
+    assert dest.read_bytes() == b"previous"
+    assert leftovers(tmp_path) == []
+
+
+def test_leaving_without_finish_is_an_error(tmp_path: Path) -> None:
+    dest = tmp_path / WHEEL_NAME
+    with pytest.raises(RuntimeError, match="finish"), WheelWriter(dest, ZipSettings()) as out:
+        out.add("demo/__init__.py", b"", 0o644)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _enospc(*_args: object, **_kwargs: object) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize(
+    ("target", "attribute"),
+    [
+        (zipfile.ZipFile, "writestr"),
+        (os, "replace"),
+        (os, "fsync"),
+    ],
+)
+def test_disk_full_becomes_output_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: object, attribute: str
+) -> None:
+    dest = tmp_path / WHEEL_NAME
+    monkeypatch.setattr(target, attribute, _enospc)
+    with pytest.raises(OutputError) as info:
+        write_wheel(dest)
+    assert info.value.subject == str(dest)
+    assert info.value.reason == f"cannot write: {os.strerror(errno.ENOSPC)}"
+    assert info.value.exit_code == 11
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_keeps_existing_destination(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = tmp_path / WHEEL_NAME
+    dest.write_bytes(b"previous")
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", _enospc)
+    with pytest.raises(OutputError):
+        write_wheel(dest)
+    monkeypatch.undo()
+    assert dest.read_bytes() == b"previous"
+    assert leftovers(tmp_path) == []
+
+
+def test_interrupt_during_finish_removes_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupt(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer_module, "build_record", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_wheel(tmp_path / WHEEL_NAME)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parent_is_a_regular_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_bytes(b"")
+    with pytest.raises(OutputError) as info, WheelWriter(blocker / WHEEL_NAME, ZipSettings()):
+        pytest.fail("entered an impossible directory")
+    assert info.value.subject == str(blocker)
+    assert "not a directory" in info.value.reason
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(OutputError) as info, WheelWriter(missing / WHEEL_NAME, ZipSettings()):
+        pytest.fail("entered a missing directory")
+    assert info.value.subject == str(missing)
+    assert "does not exist" in info.value.reason
+
+
+def test_destination_is_a_directory(tmp_path: Path) -> None:
+    dest = tmp_path / WHEEL_NAME
+    dest.mkdir()
+    with pytest.raises(OutputError, match="directory"), WheelWriter(dest, ZipSettings()):
+        pytest.fail("entered with a directory as destination")
+    assert [p.name for p in tmp_path.iterdir()] == [WHEEL_NAME]
+
+
+@pytest.mark.parametrize(
+    "name", ["", "dir/", "/abs.py", "a/../b.py", "a\\b.py", "a//b.py", "./a.py", "nul\x00.py"]
+)
+def test_add_rejects_bad_names(tmp_path: Path, name: str) -> None:
+    with WheelWriter(tmp_path / WHEEL_NAME, ZipSettings()) as out:
+        with pytest.raises(ValueError, match="not a valid"):
+            out.add(name, b"", 0o644)
+        out.add("ok.py", b"", 0o644)
+        out.finish(DIST_INFO)
+
+
+def test_add_rejects_duplicates(tmp_path: Path) -> None:
+    with WheelWriter(tmp_path / WHEEL_NAME, ZipSettings()) as out:
+        out.add("a.py", b"", 0o644)
+        with pytest.raises(ValueError, match="duplicate"):
+            out.add("a.py", b"x", 0o644)
+        out.finish(DIST_INFO)
+
+
+def test_record_only_wheel(tmp_path: Path) -> None:
+    dest = write_wheel(tmp_path / WHEEL_NAME, members=[])
+    with zipfile.ZipFile(dest) as zf:
+        assert zf.namelist() == [f"{DIST_INFO}/RECORD"]
+        assert zf.read(f"{DIST_INFO}/RECORD") == f"{DIST_INFO}/RECORD,,\n".encode()
