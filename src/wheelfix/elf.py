@@ -222,7 +222,12 @@ def parse_info(data: bytes, name: str) -> ElfInfo:
         raise InvalidElfError(name, "LIEF cannot parse this ELF file")
     if has_dynamic and dyn_size > 0 and len(binary.dynamic_entries) == 0:
         raise InvalidElfError(name, "the dynamic section cannot be parsed")
-    return _info_from_binary(binary, header)
+    try:
+        return _info_from_binary(binary, header)
+    except (UnicodeDecodeError, TypeError, ValueError, IndexError, OverflowError) as exc:
+        # LIEF hands back undecodable names as bytes or raises while decoding them: either
+        # way the dynamic tables are damaged.
+        raise InvalidElfError(name, f"corrupt dynamic tables ({type(exc).__name__})") from exc
 
 
 def _dynamic_string(binary: Any, tag: Any) -> Any | None:
@@ -367,13 +372,18 @@ def apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
     config = lief.ELF.ParserConfig()
     if header.machine in _LARGE_PAGE_MACHINES:
         config.page_size = 0x10000
-    binary = lief.ELF.parse(data, config)
-    if binary is None:
-        raise ElfWriteError(name, "LIEF cannot parse this ELF file for writing")
-    _edit_dynamic(binary, edit)
-    if edit.strip and can_strip(before):
-        _strip(binary)
-    out = bytes(binary.write_to_bytes())
+    try:
+        binary = lief.ELF.parse(data, config)
+        if binary is None:
+            raise ElfWriteError(name, "LIEF cannot parse this ELF file for writing")
+        _edit_dynamic(binary, edit)
+        if edit.strip and can_strip(before):
+            _strip(binary)
+        out = bytes(binary.write_to_bytes())
+    except (MemoryError, ValueError, RuntimeError, TypeError, UnicodeDecodeError) as exc:
+        raise ElfWriteError(
+            name, f"LIEF failed to rewrite it ({type(exc).__name__}: {exc})"
+        ) from exc
     if not out:
         raise ElfWriteError(name, "LIEF produced an empty file")
     after = parse_info(out, name)

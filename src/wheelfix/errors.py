@@ -20,6 +20,10 @@ class WheelfixError(Exception):
         self.reason = reason
         """What is wrong with it, in one line."""
 
+    def __reduce__(self) -> tuple[type[WheelfixError], tuple[str, str]]:
+        # Errors cross process boundaries (see isolation.py): rebuild from both fields.
+        return (type(self), (self.subject, self.reason))
+
 
 class InputFileError(WheelfixError):
     """The input path does not exist, is a directory, or cannot be read."""

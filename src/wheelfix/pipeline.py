@@ -10,11 +10,12 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Callable, Protocol
 
 from wheelfix.elf import ElfEdit, apply_edit, page_size_for, parse_info, read_header
 from wheelfix.errors import InputFileError, InvalidElfError, OutputError, VerificationError
 from wheelfix.graft import GraftOptions, GraftPlan, libraries_to_hash, plan_graft
+from wheelfix.isolation import ElfWorker
 from wheelfix.ldpaths import SearchPaths, load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc
 from wheelfix.policy import Policy, PolicySet, policy_set
@@ -202,6 +203,8 @@ class RepairOptions:
     """Compression level and timestamp."""
     overwrite: bool = True
     """Replace an existing output file (atomically)."""
+    isolate: bool = True
+    """Rewrite ELF files in a worker process, so a LIEF crash becomes an error line."""
 
 
 @dataclass(frozen=True)
@@ -239,9 +242,13 @@ def repair(
         )
         output = options.wheel_dir / retag_filename(name, platforms)
         _make_output_dir(options.wheel_dir)
-        with WheelWriter(output, options.zip, overwrite=options.overwrite) as writer:
-            _write_members(reader, result, plan, platforms, writer, progress)
-            _write_grafts(plan, result, writer, progress)
+        with (
+            ElfWorker() as worker,
+            WheelWriter(output, options.zip, overwrite=options.overwrite) as writer,
+        ):
+            rewrite = _Rewriter(worker.apply_edit if options.isolate else apply_edit)
+            _write_members(reader, plan, platforms, writer, rewrite, progress)
+            _write_grafts(plan, writer, rewrite, progress)
             writer.finish(reader.dist_info)
     return RepairResult(output=output, target=target, plan=plan)
 
@@ -265,21 +272,29 @@ def _sha256_file(path: Path) -> str:
     return hexdigest
 
 
-def _rewrite(data: bytes, edit: ElfEdit, label: str) -> bytes:
-    out = apply_edit(data, edit, label)
-    page_size = page_size_for(read_header(out, label).machine)
-    problems = verify_elf(out, page_size)
-    if problems:
-        raise VerificationError(label, f"rewritten file breaks a loader rule: {describe(problems)}")
-    return out
+class _Rewriter:
+    """Apply one ElfEdit (in-process or in the worker), then verify the new bytes."""
+
+    def __init__(self, edit_bytes: Callable[[bytes, ElfEdit, str], bytes]) -> None:
+        self._edit_bytes = edit_bytes
+
+    def __call__(self, data: bytes, edit: ElfEdit, label: str) -> bytes:
+        out = self._edit_bytes(data, edit, label)
+        page_size = page_size_for(read_header(out, label).machine)
+        problems = verify_elf(out, page_size)
+        if problems:
+            raise VerificationError(
+                label, f"rewritten file breaks a loader rule: {describe(problems)}"
+            )
+        return out
 
 
 def _write_members(
     reader: WheelReader,
-    audit: Audit,
     plan: GraftPlan,
     platforms: Sequence[str],
     writer: WheelWriter,
+    rewrite: _Rewriter,
     progress: Progress,
 ) -> None:
     dist_info = reader.dist_info
@@ -294,13 +309,15 @@ def _write_members(
         edit = plan.edits.get(out_path)
         if edit is not None:
             progress(f"rewriting {out_path}")
-            data = _rewrite(data, edit, f"{reader.path}!{member.path}")
+            data = rewrite(data, edit, f"{reader.path}!{member.path}")
         writer.add(out_path, data, member.mode)
         if member.path in plan.shims:
             writer.add(member.path, plan.shims[member.path], member.mode)
 
 
-def _write_grafts(plan: GraftPlan, audit: Audit, writer: WheelWriter, progress: Progress) -> None:
+def _write_grafts(
+    plan: GraftPlan, writer: WheelWriter, rewrite: _Rewriter, progress: Progress
+) -> None:
     written: set[str] = set()
     for library in plan.grafted:
         if library.member in written:
@@ -311,5 +328,5 @@ def _write_grafts(plan: GraftPlan, audit: Audit, writer: WheelWriter, progress: 
             data = library.source.read_bytes()
         except OSError as exc:
             raise InputFileError(str(library.source), f"cannot read ({exc.strerror})") from exc
-        data = _rewrite(data, plan.edits[library.member], str(library.source))
+        data = rewrite(data, plan.edits[library.member], str(library.source))
         writer.add(library.member, data, 0o755)

@@ -7,6 +7,8 @@ so later stages can trust what it hands them.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import stat
 import zipfile
 import zlib
@@ -29,6 +31,7 @@ from wheelfix.errors import (
     NotAZipError,
     UnsafeWheelError,
 )
+from wheelfix.record import parse_record
 
 MemberPath = NewType("MemberPath", str)
 """A posix path inside the wheel archive, e.g. ``pkg/_ext.cpython-311-x86_64-linux-gnu.so``."""
@@ -119,6 +122,13 @@ def _check_member_name(wheel: str, name: str) -> None:
         raise UnsafeWheelError(wheel, f"member {name!r} {reason}")
 
 
+def _check_input_file(path: Path) -> None:
+    if not path.exists():
+        raise InputFileError(str(path), "no such file")
+    if path.is_dir():
+        raise InputFileError(str(path), "is a directory, not a wheel file")
+
+
 class WheelReader:
     """A validated wheel, open for reading. Use as a context manager."""
 
@@ -130,12 +140,14 @@ class WheelReader:
         max_ratio: int = DEFAULT_MAX_RATIO,
     ) -> None:
         self.path = path
+        _check_input_file(path)  # before the name: a missing file is not a bad name
         self.name = parse_wheel_name(path)
         self._max_uncompressed = max_uncompressed
         self._max_ratio = max_ratio
         self._zip = self._open_zip(path)
         try:
             self.members: tuple[Member, ...] = ()
+            self._record: dict[str, tuple[str, int | None]] = {}
             self.dist_info = ""
             self._load()
         except BaseException:
@@ -146,10 +158,6 @@ class WheelReader:
 
     @staticmethod
     def _open_zip(path: Path) -> zipfile.ZipFile:
-        if not path.exists():
-            raise InputFileError(str(path), "no such file")
-        if path.is_dir():
-            raise InputFileError(str(path), "is a directory, not a wheel file")
         try:
             return zipfile.ZipFile(path)
         except zipfile.BadZipFile as exc:
@@ -218,22 +226,40 @@ class WheelReader:
             raise InvalidWheelError(wheel, f"{dist_info}/WHEEL lacks Wheel-Version or Tag")
         self.wheel_metadata = wheel_meta
         self.root_is_purelib = headers.get("Root-Is-Purelib", "false").strip().lower() == "true"
-        if f"{dist_info}/RECORD" not in names:
-            raise InvalidWheelError(wheel, f"{dist_info}/RECORD is missing")
+        record_name = f"{dist_info}/RECORD"
+        if record_name not in names:
+            raise InvalidWheelError(wheel, f"{record_name} is missing")
+        try:
+            self._record = parse_record(self._read_text(record_name, names))
+        except InvalidWheelError as exc:
+            raise InvalidWheelError(wheel, f"{record_name}: {exc.reason}") from exc
         return dist_info
 
     def _read_text(self, name: str, names: set[str]) -> str:
         if name not in names:
             raise InvalidWheelError(str(self.path), f"{name} is missing")
         try:
-            return self.read(MemberPath(name)).decode("utf-8")
+            return self._read_raw(MemberPath(name)).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidWheelError(str(self.path), f"{name} is not UTF-8 text") from exc
 
     # -- reading ------------------------------------------------------------------------------
 
     def read(self, name: MemberPath) -> bytes:
-        """Read one member fully, turning zip damage into :class:`NotAZipError`."""
+        """Read one member fully, checking it against its RECORD hash when RECORD has one.
+
+        Zip damage becomes :class:`NotAZipError`; a hash mismatch (a tampered or badly built
+        wheel) becomes :class:`InvalidWheelError`.
+        """
+        data = self._read_raw(name)
+        expected = self._record.get(name, ("", None))[0]
+        if expected and hash_digest_like(expected, data) != expected:
+            raise InvalidWheelError(
+                str(self.path), f"member {name!r} does not match its RECORD hash"
+            )
+        return data
+
+    def _read_raw(self, name: MemberPath) -> bytes:
         try:
             return self._zip.read(name)
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
@@ -280,3 +306,13 @@ def _scheme(name: str, data_dir: str, root_is_purelib: bool) -> str:
     if parts[0] == data_dir and len(parts) >= 3:
         return parts[1]
     return "purelib" if root_is_purelib else "platlib"
+
+
+def hash_digest_like(expected: str, data: bytes) -> str:
+    """Hash ``data`` with the algorithm named in ``expected`` (``sha256=...``), RECORD style."""
+    algorithm = expected.partition("=")[0]
+    try:
+        digest = hashlib.new(algorithm, data).digest()
+    except ValueError:
+        return expected  # an algorithm hashlib does not know: nothing to compare against
+    return f"{algorithm}=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

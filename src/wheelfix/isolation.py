@@ -1,0 +1,173 @@
+"""Graft stage guard: run LIEF on untrusted ELF bytes in a worker process.
+
+LIEF is C++; on some corrupt inputs its writer segfaults or aborts (found by fuzzing, see
+``tests/test_fuzz.py``), which would kill wheelfix with no message. :class:`ElfWorker` runs
+``elf.parse_info`` and ``elf.apply_edit`` in one long-lived child process (``multiprocessing``,
+not an external program). If the child dies, the call raises :class:`ElfWriteError` or
+:class:`InvalidElfError` naming the file, and the next call starts a fresh child.
+
+Other LIEF failure modes on mutated-but-parseable input are contained too:
+
+* Memory: on some inputs LIEF's writer tries to build a multi-gigabyte file (a 16 KB
+  extension once took 25 s and 11 GB of RAM to come back as a 3.7 GB "ELF" that passed the
+  verifier). Each call runs under an address-space limit (``RLIMIT_AS``) of the worker's
+  current size plus :func:`memory_budget` of the input, so such an allocation fails at once
+  and becomes an error for that file.
+* Size: a rewrite that grows a file by more than :func:`size_limit` allows is refused
+  (DT_NEEDED/SONAME/RPATH edits add at most a few pages).
+* Ctrl-C: the terminal sends SIGINT to the whole process group. The worker ignores it (the
+  parent reports the interruption and stops the worker); otherwise the idle worker would die
+  with a multiprocessing traceback on stderr.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from wheelfix.elf import ElfEdit, ElfInfo, apply_edit, parse_info
+from wheelfix.errors import ElfWriteError, InvalidElfError, WheelfixError
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - not on Linux
+    resource = None  # type: ignore[assignment]
+
+T = TypeVar("T")
+
+_MEMORY_FLOOR = 1 << 30
+"""Address space a call may add on top of the worker's own, at least (1 GiB)."""
+_MEMORY_PER_INPUT_BYTE = 16
+"""...plus this many bytes per input byte (LIEF needs about 4x the file size to rewrite it)."""
+_GROWTH_SLACK = 16 << 20
+"""A rewritten file may be this much (16 MiB) larger than twice its input."""
+
+
+def memory_budget(size: int) -> int:
+    """How much address space one LIEF call on a ``size``-byte file may add to the worker."""
+    return _MEMORY_FLOOR + _MEMORY_PER_INPUT_BYTE * size
+
+
+def size_limit(size: int) -> int:
+    """The largest output :meth:`ElfWorker.apply_edit` accepts for a ``size``-byte input."""
+    return 2 * size + _GROWTH_SLACK
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _address_space() -> int | None:
+    """This process's current virtual size in bytes (``VmSize``), or None if unknown."""
+    try:
+        with Path("/proc/self/status").open(encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _capped(
+    error: type[WheelfixError], name: str, budget: int, func: Callable[..., T], *args: object
+) -> T:
+    """Run ``func(*args)`` in the worker with at most ``budget`` more bytes of address space."""
+    current = _address_space()
+    previous = None
+    if resource is not None and current is not None:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = current + budget
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        if soft == resource.RLIM_INFINITY or limit < soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+                previous = (soft, hard)
+            except (OSError, ValueError):
+                previous = None
+    try:
+        return func(*args)
+    except MemoryError:
+        raise error(
+            name, f"LIEF needed more than {budget >> 20} MiB of memory for this file"
+        ) from None
+    finally:
+        if previous is not None and resource is not None:
+            resource.setrlimit(resource.RLIMIT_AS, previous)
+
+
+def _apply_edit_bounded(data: bytes, edit: ElfEdit, name: str) -> bytes:
+    """``elf.apply_edit``, refusing an output far larger than the edits can explain."""
+    out = apply_edit(data, edit, name)
+    if len(out) > size_limit(len(data)):
+        raise ElfWriteError(
+            name, f"LIEF wrote {len(out)} bytes for a {len(data)}-byte file (refusing it)"
+        )
+    return out
+
+
+class ElfWorker:
+    """One child process that parses and rewrites ELF files; use as a context manager."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=context, initializer=_ignore_sigint
+            )
+        return self._pool
+
+    def _call(
+        self, error: type[WheelfixError], name: str, func: Callable[..., T], *args: object
+    ) -> T:
+        try:
+            return self._executor().submit(func, *args).result()
+        except BrokenProcessPool:
+            self.close()
+            raise error(name, "LIEF crashed on this file (the worker process died)") from None
+
+    def parse_info(self, data: bytes, name: str) -> ElfInfo:
+        """``elf.parse_info`` in the worker (memory-capped)."""
+        budget = memory_budget(len(data))
+        info: ElfInfo = self._call(
+            InvalidElfError, name, _capped, InvalidElfError, name, budget, parse_info, data, name
+        )
+        return info
+
+    def apply_edit(self, data: bytes, edit: ElfEdit, name: str) -> bytes:
+        """``elf.apply_edit`` in the worker (memory-capped, output size checked)."""
+        budget = memory_budget(len(data))
+        out: bytes = self._call(
+            ElfWriteError,
+            name,
+            _capped,
+            ElfWriteError,
+            name,
+            budget,
+            _apply_edit_bounded,
+            data,
+            edit,
+            name,
+        )
+        return out
+
+    def close(self) -> None:
+        """Stop the worker."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> ElfWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
