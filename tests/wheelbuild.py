@@ -1008,3 +1008,158 @@ EXPECTED_SHOW: dict[str, ExpectedShow] = {
 #: ld.so searches LD_LIBRARY_PATH before DT_RUNPATH and loads C (see
 #: PRECEDENCE_LOADER_WITH_LDLP: pick() == 3).
 PRECEDENCE_AUDITWHEEL: dict[str, str] = {"_rpath": "A", "_runpath": "B", "_plain": "C"}
+
+
+# --------------------------------------------------------------------------- repair scenarios
+#
+# Extra scenarios for the end-to-end repair tests (tests/test_repair.py). They are kept out
+# of SCENARIOS (whose oracle tables cover exactly those) and built with
+# build_repair_scenario(). Sources come from an existing fixtures/<dir> or are inline C.
+
+#: ``inwheel_graft``: an in-wheel libinner.so that needs one in-wheel lib (through its own
+#: DT_RUNPATH) and one external lib that must be grafted.
+_INWHEEL_GRAFT_SOURCES: dict[str, str] = {
+    "dep.c": "/* libdep.so.1: external, needed only by the in-wheel libinner.so. */\n"
+    "int dep_value(int x) { return 3 * x; }\n",
+    "helper.c": "/* libhelper.so: in the wheel (pkg/helpers/), via libinner's DT_RUNPATH. */\n"
+    "int helper_value(int x) { return x + 1000; }\n",
+    "inner.c": "/* pkg/inner/libinner.so: inner_value(x) = 3*x + x + 1000. */\n"
+    "extern int dep_value(int x);\n"
+    "extern int helper_value(int x);\n"
+    "int inner_value(int x) { return dep_value(x) + helper_value(x); }\n",
+}
+
+
+def _use_sources(b: _Builder, fixture_dir: str, inline: Mapping[str, str] | None = None) -> None:
+    """Point the builder at ``fixtures/<fixture_dir>`` plus ``inline`` sources (if any)."""
+    src = FIXTURES_DIR / fixture_dir
+    if inline:
+        staged = b.tmp / "src"
+        shutil.copytree(src, staged, dirs_exist_ok=True)
+        for name, text in inline.items():
+            (staged / name).write_text(text)
+        src = staged
+    b.src = src
+
+
+def _inwheel_graft(b: _Builder) -> Scenario:
+    # ext --DT_RPATH $ORIGIN/inner:<stale>--> pkg/inner/libinner.so (in the wheel)
+    #   libinner --DT_RUNPATH $ORIGIN/../helpers--> pkg/helpers/libhelper.so (in the wheel)
+    #   libinner --LD_LIBRARY_PATH--> libs/libdep.so.1 (external: grafted)
+    _use_sources(b, "inwheel_rpath", _INWHEEL_GRAFT_SOURCES)
+    dep = b.lib("dep.c", "libdep.so.1")
+    helper = b.lib("helper.c", "libhelper.so")
+    inner = b.lib("inner.c", "libinner.so", needs=[helper, dep], runpath="$ORIGIN/../helpers")
+    ext = b.ext(
+        "ext.c",
+        "_ext",
+        needs=[inner],
+        rpath_link=[helper.parent, dep.parent],
+        rpath=f"$ORIGIN/inner:{STALE_RPATH}",
+    )
+    libs = b.dir("libs")
+    b.place("libs", dep)
+    wheel = b.wheel(
+        "inwg",
+        "1.0",
+        {
+            "pkg/__init__.py": _init("inwheel_graft"),
+            f"pkg/{ext.name}": ext,
+            "pkg/inner/libinner.so": inner,
+            "pkg/helpers/libhelper.so": helper,
+        },
+    )
+    check = _code("import pkg._ext as m", "assert m.inner(2) == 1008, m.inner(2)")
+    return b.scenario(wheel, [libs], "pkg._ext", check)
+
+
+def _stale_runpath(b: _Builder) -> Scenario:
+    # Like stale_rpath, but the ext and the external lib both carry a stale DT_RUNPATH.
+    _use_sources(b, "stale_rpath")
+    stale = b.lib("stale.c", "libstale.so.1", runpath=STALE_RPATH)
+    ext = b.ext("ext.c", "_ext", needs=[stale], runpath=STALE_RPATH)
+    libs = b.dir("libs")
+    b.place("libs", stale)
+    wheel = b.wheel(
+        "stalerun",
+        "1.0",
+        {"stalerun/__init__.py": _init("stale_runpath"), f"stalerun/{ext.name}": ext},
+    )
+    check = _code("import stalerun._ext as m", "assert m.answer() == 42")
+    return b.scenario(wheel, [libs], "stalerun._ext", check)
+
+
+def _debug_chain(b: _Builder) -> Scenario:
+    # versioned_chain built with -g (debug sections to strip); libs via LD_LIBRARY_PATH.
+    _use_sources(b, "versioned_chain")
+    foo = b.lib("foo.c", "libfoo.so.1", version_script="foo.map", extra=["-g"])
+    bar = b.lib(
+        "bar.c",
+        "libbar.so.1",
+        version_script="bar.map",
+        needs=[foo],
+        runpath="$ORIGIN",
+        extra=["-g"],
+    )
+    ext = b.ext("ext.c", "_ext", needs=[bar], rpath_link=[foo.parent], extra=["-g"])
+    libs = b.dir("libs")
+    b.place("libs", foo)
+    b.place("libs", bar)
+    wheel = b.wheel(
+        "dchain", "1.0", {"dchain/__init__.py": _init("debug_chain"), f"dchain/{ext.name}": ext}
+    )
+    check = _code(
+        "import dchain._ext as m",
+        "assert m.bar(20) == 41",
+        "assert m.tls_count() == 1",
+    )
+    return b.scenario(wheel, [libs], "dchain._ext", check)
+
+
+#: ``new_glibc_lib``: the external lib (not the extension) needs closefrom@GLIBC_2.34.
+_NEW_GLIBC_LIB_SOURCES: dict[str, str] = {
+    "newstale.c": "/* libstale.so.1 that references closefrom@GLIBC_2.34. */\n"
+    "#define _GNU_SOURCE\n"
+    "#include <unistd.h>\n"
+    "int stale_answer(void) {\n"
+    "    closefrom(1 << 20); /* no descriptor is that high: a no-op */\n"
+    "    return 42;\n"
+    "}\n",
+}
+
+
+def _new_glibc_lib(b: _Builder) -> Scenario:
+    # The extension itself only uses GLIBC_2.2.5; its external lib lifts the wheel to 2.34.
+    _use_sources(b, "stale_rpath", _NEW_GLIBC_LIB_SOURCES)
+    lib = b.lib("newstale.c", "libstale.so.1")
+    ext = b.ext("ext.c", "_ext", needs=[lib])
+    libs = b.dir("libs")
+    b.place("libs", lib)
+    wheel = b.wheel(
+        "ngl", "1.0", {"ngl/__init__.py": _init("new_glibc_lib"), f"ngl/{ext.name}": ext}
+    )
+    check = _code("import ngl._ext as m", "assert m.answer() == 42")
+    return b.scenario(wheel, [libs], "ngl._ext", check)
+
+
+#: Scenario name -> builder, for :func:`build_repair_scenario` (not part of SCENARIOS).
+REPAIR_SCENARIOS: dict[str, Callable[[_Builder], Scenario]] = {
+    "inwheel_graft": _inwheel_graft,
+    "stale_runpath": _stale_runpath,
+    "debug_chain": _debug_chain,
+    "new_glibc_lib": _new_glibc_lib,
+}
+
+
+def build_repair_scenario(name: str, cache_dir: Path, tmp_dir: Path) -> Scenario:
+    """Build ``name`` from :data:`SCENARIOS` or :data:`REPAIR_SCENARIOS` under ``tmp_dir``."""
+    if name in SCENARIOS:
+        return build_scenario(name, cache_dir, tmp_dir)
+    try:
+        builder = REPAIR_SCENARIOS[name]
+    except KeyError:
+        known = sorted({*SCENARIOS, *REPAIR_SCENARIOS})
+        msg = f"unknown scenario {name!r}; known: {known}"
+        raise KeyError(msg) from None
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    return builder(_Builder(name, cache_dir, tmp_dir))

@@ -134,7 +134,8 @@ def plan_graft(
         if refs.libs:
             needs[elf.path] = {n: p for n, p in refs.libs.items() if p is not None}
 
-    grafted = _grafted_libraries(needs, digests, libs_dir)
+    grafted, conflicts = _grafted_libraries(needs, digests, libs_dir)
+    warnings.extend(conflicts)
     by_name = {g.original: g for g in grafted}
     edits: dict[MemberPath, ElfEdit] = {}
     moves: dict[MemberPath, MemberPath] = {}
@@ -187,15 +188,22 @@ def _renames(
 
 def _grafted_libraries(
     needs: Mapping[MemberPath, Mapping[Soname, Path]], digests: Mapping[Path, str], libs_dir: str
-) -> tuple[GraftedLibrary, ...]:
+) -> tuple[tuple[GraftedLibrary, ...], tuple[str, ...]]:
     chosen: dict[Soname, GraftedLibrary] = {}
-    for libs in needs.values():
+    conflicts: list[str] = []
+    for elf, libs in sorted(needs.items()):
         for name, source in libs.items():
             if name in chosen:
+                if chosen[name].source != source:
+                    conflicts.append(
+                        f"{elf} resolves {name} to {source}, but {chosen[name].source} is grafted"
+                        " (one copy per soname; the first one found wins)"
+                    )
                 continue
             new_name = hashed_name(source.name, digests[source])
             chosen[name] = GraftedLibrary(source, name, MemberPath(f"{libs_dir}/{new_name}"))
-    return tuple(sorted(chosen.values(), key=lambda g: (g.member, g.original)))
+    grafted = tuple(sorted(chosen.values(), key=lambda g: (g.member, g.original)))
+    return grafted, tuple(conflicts)
 
 
 def _library_info(audit: Audit, library: GraftedLibrary) -> tuple[Soname, ...]:

@@ -95,7 +95,16 @@ def choose_target(audit: Audit, requested: RequestedPlatform | None) -> Policy:
         target = verdict.repair_overall()
         if target.is_linux:
             target = verdict.policies.newest
-    _check_reachable(audit, target)
+    try:
+        _check_reachable(audit, target)
+    except PolicyError as error:
+        if requested is None:
+            family = verdict.policies.libc.family
+            reason = error.reason.replace(
+                f"cannot repair to {target.name}", f"no {family} tag is reachable"
+            )
+            raise PolicyError(error.subject, reason) from None
+        raise
     return target
 
 
