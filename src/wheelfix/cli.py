@@ -13,8 +13,9 @@ import sys
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
@@ -26,12 +27,15 @@ from wheelfix.errors import (
     PolicyError,
     WheelfixError,
 )
-from wheelfix.libc import split_platform
-from wheelfix.pipeline import Audit, AuditOptions, RepairOptions, audit, lddtree
-from wheelfix.pipeline import repair as run_repair
+from wheelfix.libc import Libc, split_platform
 from wheelfix.policy import all_platform_names
-from wheelfix.report import error_json, pure_json, show_json, show_text, tree_json, tree_text
 from wheelfix.writer import ZipSettings
+
+if TYPE_CHECKING:
+    from wheelfix.pipeline import Audit, AuditOptions, RepairOptions
+
+# The pipeline (and with it LIEF, ~0.4 s to import) is imported inside the commands, so
+# `wheelfix --help` and `--version` stay fast.
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INTERRUPTED = 130
@@ -102,11 +106,22 @@ def audit_options(func: F) -> F:
 def _options(
     ldpaths: str | None, sysroot: Path | None, disable_isa: bool, **extra: Any
 ) -> AuditOptions:
+    from wheelfix.pipeline import AuditOptions
+    from wheelfix.wheel import DEFAULT_MAX_UNCOMPRESSED
+
+    limit = os.environ.get("WHEELFIX_MAX_UNCOMPRESSED", "")
+    try:
+        max_uncompressed = int(limit) if limit else DEFAULT_MAX_UNCOMPRESSED
+    except ValueError:
+        raise click.BadParameter(
+            f"WHEELFIX_MAX_UNCOMPRESSED={limit!r} is not a number of bytes"
+        ) from None
     return AuditOptions(
         ldpaths=ldpaths,
         sysroot=sysroot,
         environ=dict(os.environ),
         disable_isa_ext_check=disable_isa,
+        max_uncompressed=max_uncompressed,
         **extra,
     )
 
@@ -144,6 +159,9 @@ def show(
     verbose: bool,
 ) -> None:
     """Audit WHEEL: its platform tag, versioned symbols and external libraries."""
+    from wheelfix.pipeline import audit
+    from wheelfix.report import error_json, pure_json, show_json, show_text
+
     _setup_logging(verbose)
     options = _options(ldpaths, sysroot, disable_isa_ext_check)
     with _errors_reported(verbose):
@@ -166,29 +184,40 @@ def show(
             click.echo(show_text(wheel.name, result.verdict, verbose=verbose), nl=False)
 
 
-def _check(wheel: Path, result: Audit, plat: str | None) -> str:
-    verdict = result.verdict
-    policies = verdict.policies
+def _check(wheel: Path, result: Audit, plat: str | None, options: AuditOptions) -> str:
+    from wheelfix.pipeline import audit
+
+    policies = result.verdict.policies
     if plat is not None:
         targets = [plat]
     else:
         targets = [p for p in result.scan.reader.name.platforms if not p.startswith("linux_")]
         if not targets:
             raise CheckFailedError(str(wheel), "has no manylinux/musllinux platform tag to check")
-    reached = verdict.show_overall
     for target in targets:
-        policy = policies.find(target)
+        current = result
+        parts = split_platform(target) or split_platform(f"{target}_{policies.arch}")
+        if (
+            policies.find(target) is None
+            and policies.libc is Libc.MUSL
+            and parts is not None
+            and parts[0].startswith("musllinux_")
+        ):
+            # One musllinux policy is evaluated at a time: evaluate the one this tag names.
+            current = audit(wheel, replace(options, musl_policy=parts[0]))
+        policy = current.verdict.policies.find(target)
         if policy is None:
-            parts = split_platform(target)
             raise PolicyError(
                 str(wheel),
                 f"{target!r} is not a policy for this wheel's"
                 f" architecture and libc ({policies.arch}, {policies.libc.value})"
                 + ("" if parts else "; unknown platform tag"),
             )
-        if policy > reached:
-            raise CheckFailedError(str(wheel), f"does not satisfy {target}: {_why(result, policy)}")
-    return reached.name
+        if policy > current.verdict.show_overall:
+            raise CheckFailedError(
+                str(wheel), f"does not satisfy {target}: {_why(current, policy)}"
+            )
+    return result.verdict.show_overall.name
 
 
 def _why(result: Audit, target: Any) -> str:
@@ -230,6 +259,8 @@ def check(
     verbose: bool,
 ) -> None:
     """Exit 0 if WHEEL satisfies its own platform tags (or --plat), else fail with the reason."""
+    from wheelfix.pipeline import audit
+
     _setup_logging(verbose)
     options = _options(ldpaths, sysroot, disable_isa_ext_check)
     with _errors_reported(verbose):
@@ -240,7 +271,7 @@ def check(
                 click.echo(f"{wheel.name}: pure Python wheel, OK")
                 return
             raise
-        best = _check(wheel, result, plat)
+        best = _check(wheel, result, plat, options)
         click.echo(f"{wheel.name}: OK (consistent with {best})")
 
 
@@ -264,6 +295,9 @@ def lddtree_command(
     file: Path, as_json: bool, ldpaths: str | None, sysroot: Path | None, verbose: bool
 ) -> None:
     """Print the resolved dependency tree of one ELF FILE."""
+    from wheelfix.pipeline import lddtree
+    from wheelfix.report import tree_json, tree_text
+
     _setup_logging(verbose)
     options = _options(ldpaths, sysroot, disable_isa=False)
     with _errors_reported(verbose):
@@ -379,6 +413,8 @@ def repair(
     verbose: bool,
 ) -> None:
     """Copy external libraries into WHEELS, rewrite their ELF files and retag them."""
+    from wheelfix.pipeline import RepairOptions
+
     _setup_logging(verbose)
     environ = dict(os.environ)
     settings = ZipSettings(
@@ -415,6 +451,8 @@ def _repair_one(
     allow_pure: bool,
     verbose: bool,
 ) -> None:
+    from wheelfix.pipeline import repair as run_repair
+
     def progress(message: str) -> None:
         if verbose or message.startswith("warning:"):
             click.echo(f"wheelfix: {message}", err=True)

@@ -27,6 +27,7 @@ _MUSL_ARCH = {
     "loongarch64": "loongarch64",
 }
 _MUSL_DEFAULT = ("/lib", "/usr/local/lib", "/usr/lib")
+_MAX_SYMLINKS = 40
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,7 @@ class SearchPaths:
 
     def host(self, path: str) -> Path:
         """Where an absolute loader path lives on this machine."""
-        if self.sysroot is None:
-            return Path(path)
-        return self.sysroot / path.lstrip("/")
+        return _host(path, self.sysroot)
 
 
 def split_path_list(value: str) -> tuple[str, ...]:
@@ -55,6 +54,7 @@ def split_path_list(value: str) -> tuple[str, ...]:
 def parse_ld_so_conf(path: str, sysroot: Path | None, seen: set[str] | None = None) -> list[str]:
     """Directories listed in an ld.so.conf file, following ``include`` lines (globs)."""
     seen = set() if seen is None else seen
+    path = os.path.normpath(path)
     host = _host(path, sysroot)
     if path in seen or not host.is_file():
         return []
@@ -88,7 +88,38 @@ def _include(pattern: str, conf: str, sysroot: Path | None, seen: set[str]) -> l
 
 
 def _host(path: str, sysroot: Path | None) -> Path:
-    return Path(path) if sysroot is None else sysroot / path.lstrip("/")
+    return Path(path) if sysroot is None else resolve_in_sysroot(sysroot, path)
+
+
+def resolve_in_sysroot(sysroot: Path, path: str) -> Path:
+    """Where the target's absolute ``path`` lives under ``sysroot``, as if chrooted there.
+
+    Symbolic links are followed inside the sysroot: an absolute link target starts again at
+    the sysroot (never at the build machine's ``/``) and ``..`` never climbs above it.
+    Missing components are kept as they are.
+    """
+    todo = [part for part in path.split("/") if part not in ("", ".")]
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        here = sysroot.joinpath(*done, part)
+        try:
+            target = str(here.readlink()) if hops < _MAX_SYMLINKS and here.is_symlink() else None
+        except OSError:
+            target = None
+        if target is None:
+            done.append(part)
+            continue
+        hops += 1
+        if target.startswith("/"):
+            done = []
+        todo[:0] = [p for p in target.split("/") if p not in ("", ".")]
+    return sysroot.joinpath(*done)
 
 
 def default_dirs(libc: Libc, elf_class: int) -> tuple[str, ...]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from wheelfix.elf import ElfInfo
 from wheelfix.errors import InvalidWheelError
+
+if TYPE_CHECKING:
+    from wheelfix.elf import ElfInfo
 
 KNOWN_ARCHES = (
     "x86_64",

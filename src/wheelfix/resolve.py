@@ -17,7 +17,6 @@ matches already-loaded objects by name), and libraries are loaded breadth first.
 from __future__ import annotations
 
 import fnmatch
-import os
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
@@ -33,6 +32,7 @@ from wheelfix.wheel import MemberPath
 
 LIBPYTHON_RE = re.compile(r"^libpython\d+\.\d+m?\.so(\.\d+)*$")
 _COMPATIBLE_OSABI = frozenset({0, 3})
+_MAX_LINKS = 40
 _ARCH_LIB_TOKEN = {"x86_64": "lib64", "aarch64": "lib64", "ppc64le": "lib64", "s390x": "lib64"}
 
 
@@ -241,24 +241,39 @@ class Resolver:
             if scanned is None or not compatible(scanned.info.header, root):
                 return None
             return (None, scanned.path, scanned.info), directory
-        candidate = self._paths.host(posixpath.join(directory.path, name))
+        loader_path = posixpath.join(directory.path, name)
+        candidate = self._paths.host(loader_path)
         if not candidate.is_file():
             return None
-        real = Path(os.path.realpath(candidate))
-        header = self._cache.header(real)
+        file_path = self._host_file(self._follow_links(loader_path))
+        header = self._cache.header(file_path)
         if header is None or not compatible(header, root):
             return None
-        loader_dir = self._loader_path(real)
-        return (real, None, self._cache.info(real)), HostDir(posixpath.dirname(loader_dir))
+        # The loader's $ORIGIN for this library is the directory it was opened from.
+        origin = HostDir(posixpath.dirname(loader_path))
+        return (file_path, None, self._cache.info(file_path)), origin
 
-    def _loader_path(self, real: Path) -> str:
-        sysroot = self._paths.sysroot
-        if sysroot is not None:
-            try:
-                return "/" + str(real.relative_to(Path(os.path.realpath(sysroot))))
-            except ValueError:
-                return str(real)
-        return str(real)
+    def _host_file(self, path: str) -> Path:
+        """The host file for a target path, its last component left as it is."""
+        return self._paths.host(posixpath.dirname(path)) / posixpath.basename(path)
+
+    def _follow_links(self, path: str) -> str:
+        """Follow the symlinks of the file itself (not of its directories), as auditwheel does.
+
+        ``/lib/x86_64-linux-gnu/libyaml-0.so.2`` becomes ``.../libyaml-0.so.2.0.9``: the real
+        file name, which names the grafted copy, while the directory stays the one searched.
+        """
+        for _ in range(_MAX_LINKS):
+            host = self._host_file(path)
+            if not host.is_symlink():
+                break
+            target = str(host.readlink())
+            path = posixpath.normpath(
+                target
+                if target.startswith("/")
+                else posixpath.join(posixpath.dirname(path), target)
+            )
+        return path
 
 
 def expand_dst(entry: str, origin: SearchDir, lib_token: str, platform: str) -> SearchDir | None:

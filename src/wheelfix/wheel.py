@@ -187,7 +187,7 @@ class WheelReader:
                 raise UnsafeWheelError(
                     wheel,
                     f"declares more than {self._max_uncompressed} uncompressed bytes"
-                    " (zip bomb guard; raise the limit with --max-uncompressed)",
+                    " (zip bomb guard; raise the limit with WHEELFIX_MAX_UNCOMPRESSED=<bytes>)",
                 )
             if info.file_size > max(info.compress_size, 1) * self._max_ratio and (
                 info.file_size > 1024 * 1024

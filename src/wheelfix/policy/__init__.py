@@ -115,10 +115,11 @@ class PolicySet:
 
 def _policy(raw: dict[str, Any], libc: Libc, arch: str) -> Policy:
     symbols = raw["symbol_versions"].get(arch, {}) if raw["name"] != "linux" else {}
-    whitelist = [
-        _MUSL_LIBC.get(arch, lib) if libc is Libc.MUSL and lib == "libc.so" else lib
-        for lib in raw["lib_whitelist"]
-    ]
+    whitelist = set(raw["lib_whitelist"])
+    if libc is Libc.MUSL and "libc.so" in whitelist and arch in _MUSL_LIBC:
+        # Keep "libc.so" too: musl's loader maps every DT_NEEDED "libc.*" to itself (reserved
+        # names in ldso/dynlink.c), and Rust/zig musl toolchains link against "libc.so".
+        whitelist.add(_MUSL_LIBC[arch])
     return Policy(
         name=f"{raw['name']}_{arch}",
         aliases=tuple(f"{alias}_{arch}" for alias in raw["aliases"]),
