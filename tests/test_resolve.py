@@ -339,7 +339,7 @@ def test_rpath_inheritance_matches_the_real_loader(
     tree = lddtree(root, AuditOptions(environ=env))
     oracle = _ldd(root, env)
     mine = {
-        name: (str(lib.realpath) if lib.realpath else None)
+        name: (os.path.realpath(lib.realpath) if lib.realpath else None)
         for name, lib in tree.libraries.items()
         if not name.startswith("ld-linux")
     }

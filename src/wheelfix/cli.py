@@ -193,7 +193,13 @@ def _check(wheel: Path, result: Audit, plat: str | None, options: AuditOptions) 
     else:
         targets = [p for p in result.scan.reader.name.platforms if not p.startswith("linux_")]
         if not targets:
-            raise CheckFailedError(str(wheel), "has no manylinux/musllinux platform tag to check")
+            newest = policies.newest
+            raise CheckFailedError(
+                str(wheel),
+                "has no manylinux/musllinux platform tag (PyPI refuses linux_* wheels);"
+                f" as built it is consistent with {result.verdict.show_overall.name}"
+                f" ({newest.name} is blocked by: {_why(result, newest)})",
+            )
     for target in targets:
         current = result
         parts = split_platform(target) or split_platform(f"{target}_{policies.arch}")
