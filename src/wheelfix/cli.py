@@ -271,7 +271,7 @@ def check(
     options = _options(ldpaths, sysroot, disable_isa_ext_check)
     with _errors_reported(verbose):
         try:
-            result = audit(wheel, options)
+            result = audit(wheel, options, verify_record=True)
         except NonPlatformWheelError:
             if allow_pure_python_wheel and _is_pure_name(wheel):
                 click.echo(f"{wheel.name}: pure Python wheel, OK")
@@ -339,8 +339,11 @@ def _copy_pure(wheel: Path, wheel_dir: Path, settings: ZipSettings) -> Path:
         data = wheel.read_bytes()
         wheel_dir.mkdir(parents=True, exist_ok=True)
         temporary = wheel_dir / f".{wheel.name}.{os.getpid()}.part"
-        temporary.write_bytes(data)
-        temporary.replace(destination)
+        try:
+            temporary.write_bytes(data)
+            temporary.replace(destination)
+        finally:
+            temporary.unlink(missing_ok=True)
     except OSError as exc:
         raise OutputError(str(destination), f"cannot write ({exc.strerror or exc})") from exc
     return destination

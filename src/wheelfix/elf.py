@@ -8,6 +8,7 @@ single LIEF write, then re-parses the result to check the edits really landed.
 from __future__ import annotations
 
 import struct
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, NewType
 
@@ -213,6 +214,14 @@ def _has_segment(data: bytes, header: ElfHeader, p_type: int) -> tuple[bool, int
 
 def parse_info(data: bytes, name: str) -> ElfInfo:
     """Read everything the audit needs from one ELF file's bytes."""
+    with warnings.catch_warnings():
+        # LIEF's bindings warn (RuntimeWarning) on unknown enum values such as OS-specific
+        # DT tags; they are not errors and must not reach the user's terminal.
+        warnings.simplefilter("ignore")
+        return _parse_info(data, name)
+
+
+def _parse_info(data: bytes, name: str) -> ElfInfo:
     header = read_header(data, name)
     has_dynamic, dyn_offset, dyn_size = _has_segment(data, header, 2)
     if has_dynamic and dyn_offset + dyn_size > len(data):
@@ -367,6 +376,12 @@ def can_strip(info: ElfInfo) -> bool:
 
 def apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
     """Apply ``edit`` with one LIEF write and check the result; raise ElfWriteError on mismatch."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _apply_edit(data, edit, name)
+
+
+def _apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
     header = read_header(data, name)
     before = parse_info(data, name)
     config = lief.ELF.ParserConfig()

@@ -125,9 +125,11 @@ def borrow_loader_resolution(
     return result
 
 
-def audit(path: Path, options: AuditOptions) -> Audit:
-    """Audit one wheel file (``wheelfix show``)."""
+def audit(path: Path, options: AuditOptions, *, verify_record: bool = False) -> Audit:
+    """Audit one wheel file (``wheelfix show``; ``check`` also verifies every RECORD hash)."""
     with open_wheel(path, options) as reader:
+        if verify_record:
+            reader.verify_record()
         return audit_reader(reader, options)
 
 

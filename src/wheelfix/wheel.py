@@ -39,6 +39,17 @@ MemberPath = NewType("MemberPath", str)
 DEFAULT_MAX_UNCOMPRESSED = 8 * 1024**3
 """Refuse wheels that declare more than this many uncompressed bytes in total (zip bomb guard)."""
 
+_ZIP_MEMBER_FAILURES = (
+    zipfile.BadZipFile,  # bad CRC, bad local header
+    zlib.error,  # corrupt deflate stream
+    EOFError,  # truncated data
+    RuntimeError,  # encrypted member
+    NotImplementedError,  # unsupported zip version, compression method or flags
+    OSError,  # seeks outside the file
+    ValueError,
+)
+"""What zipfile raises for a damaged or unsupported member."""
+
 DEFAULT_MAX_RATIO = 1000
 """Refuse members whose declared size exceeds their compressed size by more than this factor."""
 
@@ -160,7 +171,8 @@ class WheelReader:
     def _open_zip(path: Path) -> zipfile.ZipFile:
         try:
             return zipfile.ZipFile(path)
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, ValueError, NotImplementedError, EOFError) as exc:
+            # ValueError covers undecodable names flagged as UTF-8.
             raise NotAZipError(str(path), f"not a zip archive ({exc})") from exc
         except OSError as exc:
             raise InputFileError(str(path), f"cannot read ({exc.strerror or exc})") from exc
@@ -262,18 +274,21 @@ class WheelReader:
     def _read_raw(self, name: MemberPath) -> bytes:
         try:
             return self._zip.read(name)
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        except _ZIP_MEMBER_FAILURES as exc:
             raise NotAZipError(str(self.path), f"member {name!r} is damaged ({exc})") from exc
-        except OSError as exc:
-            raise NotAZipError(str(self.path), f"member {name!r} cannot be read ({exc})") from exc
 
     def read_head(self, name: MemberPath, size: int) -> bytes:
         """Read the first ``size`` bytes of a member (cheap magic checks)."""
         try:
             with self._zip.open(name) as handle:
                 return handle.read(size)
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        except _ZIP_MEMBER_FAILURES as exc:
             raise NotAZipError(str(self.path), f"member {name!r} is damaged ({exc})") from exc
+
+    def verify_record(self) -> None:
+        """Read every member once, so each is checked against RECORD (``check`` does this)."""
+        for member in self.members:
+            self.read(member.path)
 
     def zipinfo(self, name: MemberPath) -> zipfile.ZipInfo:
         """The archive entry of a member (for copying it unchanged into the output)."""
