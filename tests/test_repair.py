@@ -1066,3 +1066,41 @@ def test_several_wheels_all_good(shop: Shop, tmp_path: Path) -> None:
     assert sorted(wheel_dir.iterdir()) == sorted(Path(ln) for ln in lines)
     grafted = [m.group(1) for m in map(_GRAFTED_RE.match, proc.stderr.splitlines()) if m]
     assert grafted == ["libbar.so.1", "libfoo.so.1", "libleaf.so.1", "libshared.so.1"]
+
+
+# --------------------------------------------------------------------------- --strip, non-PIE
+
+
+def test_strip_leaves_non_pie_executable_alone_with_a_warning(
+    fixture_cache: Path, tmp_path: Path
+) -> None:
+    """A non-PIE executable is not stripped (strip after a LIEF rewrite breaks those)."""
+    from wheelbuild import compile_cached, make_wheel
+
+    source = tmp_path / "nopie.c"
+    source.write_text('#include <stdio.h>\nint main(void){puts("nopie ok");return 0;}\n')
+    program = compile_cached(fixture_cache, [source], "nopie", ["-g", "-O1", "-no-pie"])
+    assert (
+        subprocess.run(
+            ["readelf", "-h", program], capture_output=True, text=True, check=True
+        ).stdout.count("EXEC (Executable file)")
+        == 1
+    )
+    wheel = make_wheel(
+        tmp_path / "in",
+        "nopie",
+        "1.0",
+        {"nopie/__init__.py": b"", "nopie-1.0.data/scripts/nopie": program},
+        tag=python_wheel_tag(),
+    )
+    out = tmp_path / "out"
+    proc = wheelfix(["repair", "--strip", "-w", out, wheel])
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "wheelfix: warning: nopie-1.0.data/scripts/nopie: left unstripped (a non-PIE"
+        " executable: stripping LIEF's output of those breaks them)"
+    ) in proc.stderr.splitlines()
+    repaired = Path(proc.stdout.strip())
+    with zipfile.ZipFile(repaired) as zf:
+        # nothing needed grafting, so the executable is byte-identical to the input's
+        assert zf.read("nopie-1.0.data/scripts/nopie") == program.read_bytes()

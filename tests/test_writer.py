@@ -17,6 +17,7 @@ from wheelfix.wheel import MemberPath, WheelReader
 from wheelfix.writer import (
     WheelWriter,
     ZipSettings,
+    archive_key,
     archive_order,
     normalized_mode,
     zip_timestamp,
@@ -29,7 +30,8 @@ WHEEL_TEXT = (
 )
 WHEEL_NAME = "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
 
-# Added deliberately out of archive order, with a stale RECORD and a signature to drop.
+# Listed out of archive order (``ordered`` sorts them: the writer streams and needs order),
+# with a stale RECORD and a signature to drop.
 MEMBERS: list[tuple[str, bytes, int]] = [
     (f"{DIST_INFO}/WHEEL", WHEEL_TEXT, 0o644),
     (f"{DIST_INFO}/RECORD", b"stale,,\n", 0o644),
@@ -43,13 +45,17 @@ MEMBERS: list[tuple[str, bytes, int]] = [
 ]
 
 
+def ordered(members: list[tuple[str, bytes, int]]) -> list[tuple[str, bytes, int]]:
+    return sorted(members, key=lambda member: archive_key(member[0]))
+
+
 def write_wheel(
     path: Path,
     settings: ZipSettings | None = None,
     members: list[tuple[str, bytes, int]] = MEMBERS,
 ) -> Path:
     with WheelWriter(path, settings or ZipSettings()) as out:
-        for name, data, mode in members:
+        for name, data, mode in ordered(members):
             out.add(name, data, mode)
         return out.finish(DIST_INFO)
 
@@ -213,8 +219,21 @@ def test_byte_identical_for_same_inputs(tmp_path: Path) -> None:
     for sub, members in (("one", MEMBERS), ("two", MEMBERS), ("three", list(reversed(MEMBERS)))):
         (tmp_path / sub).mkdir()
         outputs.append(write_wheel(tmp_path / sub / WHEEL_NAME, members=members).read_bytes())
-    # the same inputs twice, and the same members added in another order
+    # the same inputs twice, and the same members listed in another order (then sorted)
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_add_out_of_archive_order_is_refused(tmp_path: Path) -> None:
+    with WheelWriter(tmp_path / WHEEL_NAME, ZipSettings()) as out:
+        out.add("demo/b.py", b"", 0o644)
+        with pytest.raises(ValueError, match="archive_key order"):
+            out.add("demo/a.py", b"", 0o644)
+        out.add(f"{DIST_INFO}/METADATA", b"", 0o644)
+        with pytest.raises(ValueError, match="archive_key order"):
+            out.add("demo/c.py", b"", 0o644)  # .dist-info members come last
+        out.finish(DIST_INFO)
+    with zipfile.ZipFile(tmp_path / WHEEL_NAME) as zf:
+        assert zf.namelist() == ["demo/b.py", f"{DIST_INFO}/METADATA", f"{DIST_INFO}/RECORD"]
 
 
 @pytest.mark.parametrize("level", [0, 1, 9])
@@ -277,7 +296,7 @@ def test_overwrite_false_refuses_file_appearing_before_finish(tmp_path: Path) ->
     dest = tmp_path / WHEEL_NAME
     refused = pytest.raises(OutputError, match="already exists")
     with refused, WheelWriter(dest, ZipSettings(), overwrite=False) as out:
-        for name, data, mode in MEMBERS:
+        for name, data, mode in ordered(MEMBERS):
             out.add(name, data, mode)
         dest.write_bytes(b"raced")
         out.finish(DIST_INFO)
@@ -288,7 +307,7 @@ def test_overwrite_false_refuses_file_appearing_before_finish(tmp_path: Path) ->
 def test_overwrite_false_writes_new_file(tmp_path: Path) -> None:
     dest = tmp_path / WHEEL_NAME
     with WheelWriter(dest, ZipSettings(), overwrite=False) as out:
-        for name, data, mode in MEMBERS:
+        for name, data, mode in ordered(MEMBERS):
             out.add(name, data, mode)
         out.finish(DIST_INFO)
     assert zipfile.is_zipfile(dest)
@@ -301,7 +320,7 @@ def test_temp_file_lives_next_to_destination(tmp_path: Path) -> None:
         parts = leftovers(tmp_path)
         assert len(parts) == 1
         assert parts[0].startswith(f".{WHEEL_NAME}.{os.getpid()}.")
-        for name, data, mode in MEMBERS:
+        for name, data, mode in ordered(MEMBERS):
             out.add(name, data, mode)
         out.finish(DIST_INFO)
     assert leftovers(tmp_path) == []
@@ -379,7 +398,7 @@ def test_interrupt_during_finish_removes_temp(
     def interrupt(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(writer_module, "build_record", interrupt)
+    monkeypatch.setattr(writer_module, "record_from_lines", interrupt)
     with pytest.raises(KeyboardInterrupt):
         write_wheel(tmp_path / WHEEL_NAME)
     assert list(tmp_path.iterdir()) == []
@@ -424,7 +443,7 @@ def test_add_rejects_bad_names(tmp_path: Path, name: str) -> None:
 def test_add_rejects_duplicates(tmp_path: Path) -> None:
     with WheelWriter(tmp_path / WHEEL_NAME, ZipSettings()) as out:
         out.add("a.py", b"", 0o644)
-        with pytest.raises(ValueError, match="duplicate"):
+        with pytest.raises(ValueError, match="once each"):
             out.add("a.py", b"x", 0o644)
         out.finish(DIST_INFO)
 

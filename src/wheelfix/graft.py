@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from wheelfix.elf import ElfEdit, Soname
+from wheelfix.elf import ElfEdit, Soname, can_strip
 from wheelfix.errors import LibraryNotFoundError
 from wheelfix.policy import Policy
 from wheelfix.resolve import LIBPYTHON_RE, WheelDir, expand_dst
@@ -148,13 +148,19 @@ def plan_graft(
             if moved is not None:
                 moves[elf.path], shims[elf.path] = moved, script_shim(moved)
                 out_path, install_dir = moved, PurePosixPath(moved).parent
+        strip = options.strip and can_strip(elf.info)
+        if options.strip and not strip:
+            warnings.append(
+                f"{elf.path}: left unstripped (a non-PIE executable: stripping LIEF's output of"
+                " those breaks them)"
+            )
         libpython = tuple(n for n in elf.info.needed if LIBPYTHON_RE.match(n))
         for name in libpython:
             warnings.append(
                 f"{elf.path}: removing the DT_NEEDED entry {name} (linking with"
                 " libpython is forbidden in manylinux/musllinux wheels)"
             )
-        edit = ElfEdit(remove_needed=libpython, strip=options.strip)
+        edit = ElfEdit(remove_needed=libpython, strip=strip)
         if elf.path in needs:
             rpath = [
                 *_kept_rpath(elf, elf.install_path.parent, scan.arch),
@@ -164,7 +170,7 @@ def plan_graft(
                 replace_needed=_renames(elf.info.needed, by_name),
                 remove_needed=libpython,
                 rpath=":".join(dict.fromkeys(rpath)),
-                strip=options.strip,
+                strip=strip,
             )
         if not edit.is_empty:
             edits[out_path] = edit

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol
 
 from wheelfix.elf import ElfEdit, apply_edit, page_size_for, parse_info, read_header
 from wheelfix.errors import InputFileError, InvalidElfError, OutputError, VerificationError
-from wheelfix.graft import GraftOptions, GraftPlan, libraries_to_hash, plan_graft
+from wheelfix.graft import GraftedLibrary, GraftOptions, GraftPlan, libraries_to_hash, plan_graft
 from wheelfix.isolation import ElfWorker
 from wheelfix.ldpaths import SearchPaths, load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc
@@ -26,7 +27,7 @@ from wheelfix.scan import ElfParser, ScannedElf, ScanResult, scan_wheel
 from wheelfix.target import choose_target, parse_plat, tags_to_write
 from wheelfix.verify import describe, verify_elf
 from wheelfix.wheel import DEFAULT_MAX_UNCOMPRESSED, Member, MemberPath, WheelReader
-from wheelfix.writer import WheelWriter, ZipSettings
+from wheelfix.writer import WheelWriter, ZipSettings, archive_key
 
 
 @dataclass(frozen=True)
@@ -248,9 +249,11 @@ def repair(
             ElfWorker() as worker,
             WheelWriter(output, options.zip, overwrite=options.overwrite) as writer,
         ):
-            rewrite = _Rewriter(worker.apply_edit if options.isolate else apply_edit)
-            _write_members(reader, plan, platforms, writer, rewrite, progress)
-            _write_grafts(plan, writer, rewrite, progress)
+            rewrite = _Rewriter(worker.apply_edit if options.isolate else apply_edit, progress)
+            members = _wheel_members(reader, plan, platforms, rewrite) + _grafts(plan, rewrite)
+            # Stream: each member is read, rewritten and written in output order, one at a time.
+            for member in sorted(members, key=lambda m: archive_key(m.name)):
+                writer.add(member.name, member.produce(), member.mode)
             writer.finish(reader.dist_info)
     return RepairResult(output=output, target=target, plan=plan)
 
@@ -277,10 +280,14 @@ def _sha256_file(path: Path) -> str:
 class _Rewriter:
     """Apply one ElfEdit (in-process or in the worker), then verify the new bytes."""
 
-    def __init__(self, edit_bytes: Callable[[bytes, ElfEdit, str], bytes]) -> None:
+    def __init__(
+        self, edit_bytes: Callable[[bytes, ElfEdit, str], bytes], progress: Progress
+    ) -> None:
         self._edit_bytes = edit_bytes
+        self._progress = progress
 
     def __call__(self, data: bytes, edit: ElfEdit, label: str) -> bytes:
+        self._progress(f"rewriting {label}")
         out = self._edit_bytes(data, edit, label)
         page_size = page_size_for(read_header(out, label).machine)
         problems = verify_elf(out, page_size)
@@ -291,44 +298,59 @@ class _Rewriter:
         return out
 
 
-def _write_members(
+@dataclass(frozen=True)
+class _OutputMember:
+    """One member of the repaired wheel, produced on demand (so only one is in memory)."""
+
+    name: str
+    mode: int
+    produce: Callable[[], bytes]
+
+
+def _wheel_member_bytes(
     reader: WheelReader,
-    plan: GraftPlan,
+    member: Member,
+    edit: ElfEdit | None,
     platforms: Sequence[str],
-    writer: WheelWriter,
     rewrite: _Rewriter,
-    progress: Progress,
-) -> None:
-    dist_info = reader.dist_info
-    skipped = {f"{dist_info}/RECORD", f"{dist_info}/RECORD.jws"}
+) -> bytes:
+    data = reader.read(member.path)
+    if member.path == f"{reader.dist_info}/WHEEL":
+        data = retag_wheel_metadata(data.decode("utf-8"), platforms).encode("utf-8")
+    if edit is not None:
+        data = rewrite(data, edit, f"{reader.path}!{member.path}")
+    return data
+
+
+def _wheel_members(
+    reader: WheelReader, plan: GraftPlan, platforms: Sequence[str], rewrite: _Rewriter
+) -> list[_OutputMember]:
+    """The input's members as they go out: moved, rewritten, retagged; plus script launchers."""
+    out = []
     for member in reader.members:
-        if member.path in skipped:
-            continue
-        data = reader.read(member.path)
-        if member.path == f"{dist_info}/WHEEL":
-            data = retag_wheel_metadata(data.decode("utf-8"), platforms).encode("utf-8")
         out_path = plan.moves.get(member.path, member.path)
-        edit = plan.edits.get(out_path)
-        if edit is not None:
-            progress(f"rewriting {out_path}")
-            data = rewrite(data, edit, f"{reader.path}!{member.path}")
-        writer.add(out_path, data, member.mode)
+        produce = partial(
+            _wheel_member_bytes, reader, member, plan.edits.get(out_path), platforms, rewrite
+        )
+        out.append(_OutputMember(out_path, member.mode, produce))
         if member.path in plan.shims:
-            writer.add(member.path, plan.shims[member.path], member.mode)
+            shim = plan.shims[member.path]
+            out.append(_OutputMember(member.path, member.mode, partial(bytes, shim)))
+    return out
 
 
-def _write_grafts(
-    plan: GraftPlan, writer: WheelWriter, rewrite: _Rewriter, progress: Progress
-) -> None:
-    written: set[str] = set()
-    for library in plan.grafted:
-        if library.member in written:
-            continue
-        written.add(library.member)
-        progress(f"grafting {library.source} -> {library.member}")
-        try:
-            data = library.source.read_bytes()
-        except OSError as exc:
-            raise InputFileError(str(library.source), f"cannot read ({exc.strerror})") from exc
-        data = rewrite(data, plan.edits[library.member], str(library.source))
-        writer.add(library.member, data, 0o755)
+def _graft_bytes(library: GraftedLibrary, edit: ElfEdit, rewrite: _Rewriter) -> bytes:
+    try:
+        data = library.source.read_bytes()
+    except OSError as exc:
+        raise InputFileError(str(library.source), f"cannot read ({exc.strerror})") from exc
+    return rewrite(data, edit, str(library.source))
+
+
+def _grafts(plan: GraftPlan, rewrite: _Rewriter) -> list[_OutputMember]:
+    """The grafted libraries, each once (two sonames may name the same file)."""
+    unique = {library.member: library for library in plan.grafted}
+    return [
+        _OutputMember(name, 0o755, partial(_graft_bytes, library, plan.edits[name], rewrite))
+        for name, library in unique.items()
+    ]

@@ -44,7 +44,7 @@ def build_record(entries: Iterable[tuple[str, bytes]], record_path: str) -> str:
     every row ends in ``\\n``. ``entries`` must not contain ``record_path`` nor the same path
     twice (:class:`ValueError`, a caller bug).
     """
-    lines = []
+    rows = []
     seen: set[str] = set()
     for path, data in entries:
         if path == record_path:
@@ -52,9 +52,13 @@ def build_record(entries: Iterable[tuple[str, bytes]], record_path: str) -> str:
         if path in seen:
             raise ValueError(f"duplicate RECORD entry {path!r}")
         seen.add(path)
-        lines.append(record_line(path, data))
-    lines.append(_csv_row((record_path, "", "")))
-    return "".join(line + "\n" for line in lines)
+        rows.append(record_line(path, data))
+    return record_from_lines(rows, record_path)
+
+
+def record_from_lines(lines: Iterable[str], record_path: str) -> str:
+    """RECORD text from rows made by :func:`record_line` (a streaming writer keeps only these)."""
+    return "".join(line + "\n" for line in (*lines, _csv_row((record_path, "", ""))))
 
 
 def _parse_hash(row_number: int, path: str, value: str) -> str:

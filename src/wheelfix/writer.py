@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from wheelfix.errors import OutputError
-from wheelfix.record import build_record
+from wheelfix.record import record_from_lines, record_line
 
 ZIP_EPOCH = 315532800
 """1980-01-01 00:00:00 UTC, the earliest time a zip entry can carry."""
@@ -63,6 +63,16 @@ def normalized_mode(mode: int) -> int:
     return 0o755 if mode & 0o111 else 0o644
 
 
+def archive_key(name: str) -> tuple[bool, bool, str]:
+    """Sort key of the output order: by name, ``*.dist-info/`` members last, RECORD very last.
+
+    A wheel has exactly one top-level ``.dist-info`` directory, so the key needs no argument.
+    """
+    top, _, rest = name.partition("/")
+    in_dist_info = top.endswith(".dist-info") and bool(rest)
+    return (in_dist_info, in_dist_info and rest == "RECORD", name)
+
+
 def archive_order(names: Iterable[str], dist_info: str) -> list[str]:
     """Member order in the output: sorted, ``<dist_info>/`` members last, its RECORD very last."""
     inside = f"{dist_info}/"
@@ -99,14 +109,14 @@ def _current_umask() -> int:
 
 
 class WheelWriter:
-    """Write a wheel deterministically and atomically. Use as a context manager.
+    """Write a wheel deterministically and atomically, streaming. Use as a context manager.
 
-    Members are added in any order with :meth:`add` and kept in memory (the stages hold the
-    wheel's bytes in memory anyway); :meth:`finish` then writes them, sorted by
-    :func:`archive_order`, into a temporary ``.<name>.<pid>.<random>.part`` file in the
-    destination's directory, appends a freshly computed RECORD, fsyncs and renames the file
-    onto the destination in one step. Buffering, rather than requiring the caller to add in
-    archive order, keeps the byte-identical output independent of how stages produce members.
+    Members are written to a temporary ``.<name>.<pid>.<random>.part`` file in the
+    destination's directory as soon as :meth:`add` receives them, so memory holds one member
+    at a time. They must arrive in :func:`archive_key` order (sorted, ``.dist-info`` last); the
+    caller knows every name up front and sorts, which makes the bytes independent of how the
+    stages produce members. :meth:`finish` appends a RECORD computed from what was written,
+    fsyncs and renames the file onto the destination in one step.
 
     If the ``with`` block raises (``KeyboardInterrupt`` included) or :meth:`finish` fails, the
     temporary file is removed and the destination is left as it was. Leaving the block
@@ -117,7 +127,9 @@ class WheelWriter:
         self.destination = destination
         self.settings = settings
         self.overwrite = overwrite
-        self._members: dict[str, tuple[bytes, int]] = {}
+        self._record_rows: list[str] = []
+        self._last_key: tuple[bool, bool, str] | None = None
+        self._archive: zipfile.ZipFile | None = None
         self._temp_path: Path | None = None
         self._temp_file: BinaryIO | None = None
         self._finished = False
@@ -165,21 +177,31 @@ class WheelWriter:
     # -- building ---------------------------------------------------------------------------
 
     def add(self, name: str, data: bytes, mode: int) -> None:
-        """Add one member: ``name`` a posix path in the archive, ``mode`` its Unix permissions.
+        """Write one member: ``name`` a posix path in the archive, ``mode`` its Unix permissions.
 
-        Only the execute bits of ``mode`` matter (see :func:`normalized_mode`). A RECORD or
-        RECORD signature added here is ignored at :meth:`finish`, which writes a new RECORD.
-        Raises :class:`ValueError` for an unsafe, directory or duplicate name.
+        Only the execute bits of ``mode`` matter (see :func:`normalized_mode`). RECORD and its
+        signatures are skipped (:meth:`finish` writes a new RECORD). Raises
+        :class:`ValueError` for an unsafe, directory, duplicate or out-of-order name, and
+        :class:`OutputError` when the file cannot be written.
         """
-        if self._finished:
-            raise RuntimeError("WheelWriter already finished")
+        if self._finished or self._temp_file is None:
+            raise RuntimeError("WheelWriter.add() needs an entered, unfinished writer")
         _check_member_name(name)
-        if name in self._members:
-            raise ValueError(f"duplicate wheel member {name!r}")
-        self._members[name] = (bytes(data), normalized_mode(mode))
+        top, _, rest = name.partition("/")
+        if top.endswith(".dist-info") and rest in ("RECORD", *_DROPPED):
+            return
+        key = archive_key(name)
+        if self._last_key is not None and key <= self._last_key:
+            raise ValueError(
+                f"wheel member {name!r} added after {self._last_key[2]!r}: members must be"
+                " added once each, in archive_key order"
+            )
+        self._last_key = key
+        self._write_member(name, bytes(data), normalized_mode(mode))
+        self._record_rows.append(record_line(name, data))
 
     def finish(self, dist_info: str) -> Path:
-        """Write the archive, RECORD last, and move it onto the destination; return that path.
+        """Write RECORD last and move the archive onto the destination; return that path.
 
         ``dist_info`` is the ``<name>-<version>.dist-info`` directory of the output. Raises
         :class:`OutputError` when the output cannot be written (the destination is untouched).
@@ -187,19 +209,17 @@ class WheelWriter:
         if self._temp_file is None or self._temp_path is None:
             raise RuntimeError("WheelWriter.finish() needs an entered, unfinished writer")
         _check_member_name(dist_info)
+        record_path = f"{dist_info}/RECORD"
         try:
-            self._write_archive(dist_info)
+            record = record_from_lines(self._record_rows, record_path)
+            self._write_member(record_path, record.encode("utf-8"), 0o644)
+            self._close_archive()
             self._commit()
-        except OSError as exc:
-            self._abort()
-            raise OutputError(
-                str(self.destination), f"cannot write: {exc.strerror or exc}"
-            ) from exc
         except BaseException:
             self._abort()
             raise
         self._finished = True
-        self._members.clear()
+        self._record_rows.clear()
         return self.destination
 
     # -- internals ----------------------------------------------------------------------------
@@ -210,47 +230,59 @@ class WheelWriter:
         if not self.overwrite and os.path.lexists(self.destination):
             raise OutputError(str(self.destination), "already exists (not overwriting it)")
 
-    def _write_archive(self, dist_info: str) -> None:
-        assert self._temp_file is not None
-        record_path = f"{dist_info}/RECORD"
-        dropped = {record_path, *(f"{dist_info}/{name}" for name in _DROPPED)}
-        names = archive_order((n for n in self._members if n not in dropped), dist_info)
-        record = build_record(((n, self._members[n][0]) for n in names), record_path)
-        members = [(n, *self._members[n]) for n in names]
-        members.append((record_path, record.encode("utf-8"), 0o644))
+    def _open_archive(self) -> zipfile.ZipFile:
+        if self._archive is None:
+            assert self._temp_file is not None
+            method = zipfile.ZIP_DEFLATED if self.settings.compression_level else zipfile.ZIP_STORED
+            self._archive = zipfile.ZipFile(self._temp_file, "w", compression=method)
+        return self._archive
 
+    def _write_member(self, name: str, data: bytes, mode: int) -> None:
         level = self.settings.compression_level
         method = zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED
-        stamp = zip_timestamp(self.settings.epoch)
-        archive = zipfile.ZipFile(self._temp_file, "w", compression=method)
+        info = zipfile.ZipInfo(name, date_time=zip_timestamp(self.settings.epoch))
+        info.create_system = 3
+        info.external_attr = (0o100000 | mode) << 16
+        info.compress_type = method
         try:
-            for name, data, mode in members:
-                info = zipfile.ZipInfo(name, date_time=stamp)
-                info.create_system = 3
-                info.external_attr = (0o100000 | mode) << 16
-                info.compress_type = method
-                archive.writestr(info, data, compress_type=method, compresslevel=level or None)
-        except BaseException:
-            # Detach the ZipFile now, while its file is open: otherwise its __del__ would try to
-            # finish the archive later. The file is about to be deleted, so errors do not matter.
-            with contextlib.suppress(Exception):
-                archive.close()
-            raise
-        archive.close()
-        self._temp_file.flush()
-        os.fsync(self._temp_file.fileno())
+            self._open_archive().writestr(
+                info, data, compress_type=method, compresslevel=level or None
+            )
+        except OSError as exc:
+            self._abort()
+            raise OutputError(
+                str(self.destination), f"cannot write: {exc.strerror or exc}"
+            ) from exc
+
+    def _close_archive(self) -> None:
+        assert self._temp_file is not None
+        try:
+            if self._archive is not None:
+                self._archive.close()
+                self._archive = None
+            self._temp_file.flush()
+            os.fsync(self._temp_file.fileno())
+        except OSError as exc:
+            raise OutputError(
+                str(self.destination), f"cannot write: {exc.strerror or exc}"
+            ) from exc
 
     def _commit(self) -> None:
         assert self._temp_file is not None
         assert self._temp_path is not None
-        os.fchmod(self._temp_file.fileno(), 0o666 & ~_current_umask())
-        self._temp_file.close()
-        self._temp_file = None
-        self._check_destination()
-        if self.overwrite:
-            self._temp_path.replace(self.destination)
-        else:
-            self._link_no_clobber(self._temp_path)
+        try:
+            os.fchmod(self._temp_file.fileno(), 0o666 & ~_current_umask())
+            self._temp_file.close()
+            self._temp_file = None
+            self._check_destination()
+            if self.overwrite:
+                self._temp_path.replace(self.destination)
+            else:
+                self._link_no_clobber(self._temp_path)
+        except OSError as exc:
+            raise OutputError(
+                str(self.destination), f"cannot write: {exc.strerror or exc}"
+            ) from exc
         self._temp_path = None
         self._sync_directory()
 
@@ -282,12 +314,18 @@ class WheelWriter:
                 os.close(fd)
 
     def _abort(self) -> None:
+        if self._archive is not None:
+            # Detach the ZipFile while its file is open: otherwise its __del__ would try to
+            # finish the archive later. The file is about to be deleted, so errors do not matter.
+            with contextlib.suppress(Exception):
+                self._archive.close()
+            self._archive = None
         if self._temp_file is not None:
             with contextlib.suppress(OSError):
                 self._temp_file.close()
             self._temp_file = None
         self._remove_temp()
-        self._members.clear()
+        self._record_rows.clear()
 
     def _remove_temp(self) -> None:
         if self._temp_path is not None:
