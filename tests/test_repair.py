@@ -1104,3 +1104,30 @@ def test_strip_leaves_non_pie_executable_alone_with_a_warning(
     with zipfile.ZipFile(repaired) as zf:
         # nothing needed grafting, so the executable is byte-identical to the input's
         assert zf.read("nopie-1.0.data/scripts/nopie") == program.read_bytes()
+
+
+# --------------------------------------------------------------------------- -z and stored bytes
+
+
+@pytest.mark.parametrize("flags", [(), ("-z", "0"), ("-z", "9")])
+def test_unchanged_members_keep_their_compressed_bytes_unless_z_is_given(
+    shop: Shop, flags: tuple[str, ...]
+) -> None:
+    repaired = shop.repaired("example", *flags)
+    source = repaired.scenario.wheel
+    with zipfile.ZipFile(source) as before, zipfile.ZipFile(repaired.output) as after:
+        assert after.testzip() is None
+        unchanged = "demo/__init__.py"
+        info_in, info_out = before.getinfo(unchanged), after.getinfo(unchanged)
+        assert after.read(unchanged) == before.read(unchanged)
+        types = {info.compress_type for info in after.infolist()}
+        if not flags:
+            # copied as stored in the input, whatever its compression was
+            assert (info_out.compress_type, info_out.compress_size) == (
+                info_in.compress_type,
+                info_in.compress_size,
+            )
+        elif flags[1] == "0":
+            assert types == {zipfile.ZIP_STORED}
+        else:
+            assert types == {zipfile.ZIP_DEFLATED}

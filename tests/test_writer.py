@@ -453,3 +453,68 @@ def test_record_only_wheel(tmp_path: Path) -> None:
     with zipfile.ZipFile(dest) as zf:
         assert zf.namelist() == [f"{DIST_INFO}/RECORD"]
         assert zf.read(f"{DIST_INFO}/RECORD") == f"{DIST_INFO}/RECORD,,\n".encode()
+
+
+# --------------------------------------------------------------------------- copying stored bytes
+
+
+def _source_wheel(path: Path, level: int) -> Path:
+    """A zip whose members were compressed by someone else, at ``level``."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("demo/big.txt", b"wheelfix " * 20000, zipfile.ZIP_DEFLATED, level)
+        zf.writestr("demo/raw.bin", bytes(range(256)) * 8, zipfile.ZIP_STORED)
+        zf.writestr(f"{DIST_INFO}/WHEEL", WHEEL_TEXT)
+        zf.writestr(f"{DIST_INFO}/RECORD", b"")
+    return path
+
+
+@pytest.mark.parametrize("recompress", [False, True])
+def test_add_compressed_copies_stored_bytes_unless_recompressing(
+    tmp_path: Path, recompress: bool
+) -> None:
+    source = _source_wheel(tmp_path / WHEEL_NAME, level=1)
+    settings = ZipSettings(compression_level=9, recompress=recompress)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with WheelReader(source) as reader, WheelWriter(out_dir / WHEEL_NAME, settings) as out:
+        for name in ("demo/big.txt", "demo/raw.bin", f"{DIST_INFO}/WHEEL"):
+            stored = reader.read_compressed(MemberPath(name))
+            assert stored is not None
+            out.add_compressed(name, stored, reader.read(MemberPath(name)), 0o644)
+        out.finish(DIST_INFO)
+        inputs = {name: reader.read_compressed(MemberPath(name)) for name in ("demo/big.txt",)}
+    with WheelReader(out_dir / WHEEL_NAME) as result:  # verifies RECORD hashes on read
+        assert result.read(MemberPath("demo/big.txt")) == b"wheelfix " * 20000
+        copied = result.read_compressed(MemberPath("demo/big.txt"))
+        stored_raw = result.read_compressed(MemberPath("demo/raw.bin"))
+    with zipfile.ZipFile(out_dir / WHEEL_NAME) as zf:
+        assert zf.testzip() is None  # every CRC matches
+    assert copied is not None and stored_raw is not None
+    original = inputs["demo/big.txt"]
+    assert original is not None
+    if recompress:
+        assert copied.data != original.data  # level 9 now, not the input's level 1
+        assert stored_raw.compress_type == zipfile.ZIP_DEFLATED
+    else:
+        assert copied.data == original.data  # byte for byte what the input stored
+        assert stored_raw.compress_type == zipfile.ZIP_STORED
+
+
+def test_add_compressed_is_deterministic(tmp_path: Path) -> None:
+    source = _source_wheel(tmp_path / WHEEL_NAME, level=3)
+    outputs = []
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        settings = ZipSettings(recompress=False, epoch=1700000000)
+        with (
+            WheelReader(source) as reader,
+            WheelWriter(tmp_path / sub / WHEEL_NAME, settings) as out,
+        ):
+            for name in ("demo/big.txt", "demo/raw.bin"):
+                stored = reader.read_compressed(MemberPath(name))
+                assert stored is not None
+                out.add_compressed(name, stored, reader.read(MemberPath(name)), 0o644)
+            out.add(f"{DIST_INFO}/WHEEL", WHEEL_TEXT, 0o644)
+            out.finish(DIST_INFO)
+        outputs.append((tmp_path / sub / WHEEL_NAME).read_bytes())
+    assert outputs[0] == outputs[1]

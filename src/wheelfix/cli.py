@@ -394,10 +394,11 @@ def _copy_pure(wheel: Path, wheel_dir: Path, settings: ZipSettings) -> Path:
     "-z",
     "--zip-compression-level",
     type=click.IntRange(-1, 9),
-    default=6,
+    default=None,
     envvar="AUDITWHEEL_ZIP_COMPRESSION_LEVEL",
-    show_default=True,
-    help="zlib level for the output (0 stores). Env: AUDITWHEEL_ZIP_COMPRESSION_LEVEL.",
+    help="zlib level for every member of the output (0 stores, -1 is 6). Without it, new and"
+    " changed members use level 6 and unchanged ones keep their compressed bytes."
+    " Env: AUDITWHEEL_ZIP_COMPRESSION_LEVEL.",
 )
 @click.option(
     "--strip",
@@ -413,7 +414,7 @@ def repair(
     exclude: tuple[str, ...],
     only_plat: bool,
     no_update_tags: bool,
-    zip_compression_level: int,
+    zip_compression_level: int | None,
     strip: bool,
     ldpaths: str | None,
     sysroot: Path | None,
@@ -426,9 +427,13 @@ def repair(
 
     _setup_logging(verbose)
     environ = dict(os.environ)
+    level = (
+        6 if zip_compression_level is None or zip_compression_level < 0 else zip_compression_level
+    )
     settings = ZipSettings(
-        compression_level=6 if zip_compression_level < 0 else zip_compression_level,
+        compression_level=level,
         epoch=_zip_epoch(environ),
+        recompress=zip_compression_level is not None,
     )
     audit_opts = _options(ldpaths, sysroot, disable_isa_ext_check, exclude=exclude)
     repair_opts = RepairOptions(

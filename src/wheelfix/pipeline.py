@@ -26,7 +26,13 @@ from wheelfix.retag import platform_tags_after, retag_filename, retag_wheel_meta
 from wheelfix.scan import ElfParser, ScannedElf, ScanResult, scan_wheel
 from wheelfix.target import choose_target, parse_plat, tags_to_write
 from wheelfix.verify import describe, verify_elf
-from wheelfix.wheel import DEFAULT_MAX_UNCOMPRESSED, Member, MemberPath, WheelReader
+from wheelfix.wheel import (
+    DEFAULT_MAX_UNCOMPRESSED,
+    CompressedMember,
+    Member,
+    MemberPath,
+    WheelReader,
+)
 from wheelfix.writer import WheelWriter, ZipSettings, archive_key
 
 
@@ -253,7 +259,11 @@ def repair(
             members = _wheel_members(reader, plan, platforms, rewrite) + _grafts(plan, rewrite)
             # Stream: each member is read, rewritten and written in output order, one at a time.
             for member in sorted(members, key=lambda m: archive_key(m.name)):
-                writer.add(member.name, member.produce(), member.mode)
+                stored = member.stored() if member.stored is not None else None
+                if stored is not None:
+                    writer.add_compressed(member.name, stored, member.produce(), member.mode)
+                else:
+                    writer.add(member.name, member.produce(), member.mode)
             writer.finish(reader.dist_info)
     return RepairResult(output=output, target=target, plan=plan)
 
@@ -305,6 +315,8 @@ class _OutputMember:
     name: str
     mode: int
     produce: Callable[[], bytes]
+    stored: Callable[[], CompressedMember | None] | None = None
+    """For members that do not change: their compressed bytes in the input, to copy as-is."""
 
 
 def _wheel_member_bytes(
@@ -329,10 +341,11 @@ def _wheel_members(
     out = []
     for member in reader.members:
         out_path = plan.moves.get(member.path, member.path)
-        produce = partial(
-            _wheel_member_bytes, reader, member, plan.edits.get(out_path), platforms, rewrite
-        )
-        out.append(_OutputMember(out_path, member.mode, produce))
+        edit = plan.edits.get(out_path)
+        produce = partial(_wheel_member_bytes, reader, member, edit, platforms, rewrite)
+        unchanged = edit is None and member.path != f"{reader.dist_info}/WHEEL"
+        stored = partial(reader.read_compressed, member.path) if unchanged else None
+        out.append(_OutputMember(out_path, member.mode, produce, stored))
         if member.path in plan.shims:
             shim = plan.shims[member.path]
             out.append(_OutputMember(member.path, member.mode, partial(bytes, shim)))

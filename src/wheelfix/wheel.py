@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -96,6 +97,20 @@ class Member:
     """Where an installer puts it, relative to site-packages (``.data/<scheme>/`` unwrapped)."""
     scheme: str
     """``platlib``/``purelib`` for the wheel root, else the ``.data`` scheme name."""
+
+
+@dataclass(frozen=True)
+class CompressedMember:
+    """A member's bytes as stored in the archive, with what a zip entry needs to carry them."""
+
+    compress_type: int
+    """``zipfile.ZIP_STORED`` or ``zipfile.ZIP_DEFLATED``."""
+    crc: int
+    """CRC-32 of the uncompressed bytes."""
+    file_size: int
+    """Uncompressed size."""
+    data: bytes
+    """The stored bytes."""
 
 
 def parse_wheel_name(path: Path) -> WheelName:
@@ -276,6 +291,33 @@ class WheelReader:
             return self._zip.read(name)
         except _ZIP_MEMBER_FAILURES as exc:
             raise NotAZipError(str(self.path), f"member {name!r} is damaged ({exc})") from exc
+
+    def read_compressed(self, name: MemberPath) -> CompressedMember | None:
+        """A member's stored (compressed) bytes, to copy it without recompressing.
+
+        None when the member uses anything but ``stored``/``deflated`` or zip64 extras, or its
+        local header disagrees with the central directory: the caller then recompresses.
+        """
+        info = self._zip.getinfo(name)
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            return None
+        if info.flag_bits & 0x1 or info.compress_size >= 0xFFFFFFFF:
+            return None
+        try:
+            handle = self._zip.fp
+            assert handle is not None
+            handle.seek(info.header_offset)
+            header = handle.read(30)
+            if len(header) != 30 or header[:4] != b"PK\x03\x04":
+                return None
+            name_length, extra_length = struct.unpack_from("<HH", header, 26)
+            handle.seek(info.header_offset + 30 + name_length + extra_length)
+            data = handle.read(info.compress_size)
+        except (OSError, ValueError):
+            return None
+        if len(data) != info.compress_size:
+            return None
+        return CompressedMember(info.compress_type, info.CRC, info.file_size, data)
 
     def read_head(self, name: MemberPath, size: int) -> bytes:
         """Read the first ``size`` bytes of a member (cheap magic checks)."""

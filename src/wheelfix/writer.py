@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from wheelfix.errors import OutputError
 from wheelfix.record import record_from_lines, record_line
+from wheelfix.wheel import CompressedMember
 
 ZIP_EPOCH = 315532800
 """1980-01-01 00:00:00 UTC, the earliest time a zip entry can carry."""
@@ -32,6 +33,8 @@ class ZipSettings:
 
     compression_level: int = 6
     """zlib level for ZIP_DEFLATED, 1-9; 0 stores members uncompressed (ZIP_STORED)."""
+    recompress: bool = True
+    """False: members that did not change keep their compressed bytes (``add_compressed``)."""
     epoch: int | None = None
     """``SOURCE_DATE_EPOCH``: every member's timestamp; ``None`` means 1980-01-01 00:00:00."""
 
@@ -184,12 +187,19 @@ class WheelWriter:
         :class:`ValueError` for an unsafe, directory, duplicate or out-of-order name, and
         :class:`OutputError` when the file cannot be written.
         """
+        if not self._accept(name):
+            return
+        self._write_member(name, bytes(data), normalized_mode(mode))
+        self._record_rows.append(record_line(name, data))
+
+    def _accept(self, name: str) -> bool:
+        """Check a name before writing it; False for members the output leaves out."""
         if self._finished or self._temp_file is None:
             raise RuntimeError("WheelWriter.add() needs an entered, unfinished writer")
         _check_member_name(name)
         top, _, rest = name.partition("/")
         if top.endswith(".dist-info") and rest in ("RECORD", *_DROPPED):
-            return
+            return False
         key = archive_key(name)
         if self._last_key is not None and key <= self._last_key:
             raise ValueError(
@@ -197,7 +207,40 @@ class WheelWriter:
                 " added once each, in archive_key order"
             )
         self._last_key = key
-        self._write_member(name, bytes(data), normalized_mode(mode))
+        return True
+
+    def add_compressed(self, name: str, member: CompressedMember, data: bytes, mode: int) -> None:
+        """Write a member from its already compressed bytes (``data`` is the uncompressed form).
+
+        With ``settings.recompress`` (or a member kind the copy does not handle) this is
+        :meth:`add`. Otherwise the stored bytes are copied as they are, which is what makes a
+        retag-only repair of a big wheel fast; ``data`` still feeds RECORD.
+        """
+        if self.settings.recompress:
+            self.add(name, data, mode)
+            return
+        if not self._accept(name):
+            return
+        info = self._zip_info(name, normalized_mode(mode), member.compress_type)
+        info.CRC = member.crc
+        info.compress_size = len(member.data)
+        info.file_size = member.file_size
+        archive = self._open_archive()
+        assert self._temp_file is not None
+        try:
+            # What zipfile does for one entry, with the data already compressed: local
+            # header, data, then the entry joins the central directory written at close().
+            info.header_offset = self._temp_file.tell()
+            self._temp_file.write(info.FileHeader())
+            self._temp_file.write(member.data)
+            archive.filelist.append(info)
+            archive.NameToInfo[name] = info
+            archive.start_dir = self._temp_file.tell()
+        except OSError as exc:
+            self._abort()
+            raise OutputError(
+                str(self.destination), f"cannot write: {exc.strerror or exc}"
+            ) from exc
         self._record_rows.append(record_line(name, data))
 
     def finish(self, dist_info: str) -> Path:
@@ -237,13 +280,17 @@ class WheelWriter:
             self._archive = zipfile.ZipFile(self._temp_file, "w", compression=method)
         return self._archive
 
-    def _write_member(self, name: str, data: bytes, mode: int) -> None:
-        level = self.settings.compression_level
-        method = zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED
+    def _zip_info(self, name: str, mode: int, method: int) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(name, date_time=zip_timestamp(self.settings.epoch))
         info.create_system = 3
         info.external_attr = (0o100000 | mode) << 16
         info.compress_type = method
+        return info
+
+    def _write_member(self, name: str, data: bytes, mode: int) -> None:
+        level = self.settings.compression_level
+        method = zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED
+        info = self._zip_info(name, mode, method)
         try:
             self._open_archive().writestr(
                 info, data, compress_type=method, compresslevel=level or None
