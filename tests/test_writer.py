@@ -361,9 +361,10 @@ def _enospc(*_args: object, **_kwargs: object) -> None:
     ("target", "attribute"),
     [
         (zipfile.ZipFile, "writestr"),
-        (os, "replace"),
+        (Path, "replace"),  # the rename onto the destination (os.replace underneath)
         (os, "fsync"),
     ],
+    ids=["zipfile-writestr", "os-replace", "os-fsync"],
 )
 def test_disk_full_becomes_output_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: object, attribute: str
