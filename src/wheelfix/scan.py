@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Callable
 
-from wheelfix.elf import ElfInfo, Soname, is_elf, parse_info
+from wheelfix.elf import ElfInfo, is_elf, parse_info
 from wheelfix.errors import InvalidElfError, InvalidWheelError, NonPlatformWheelError
 from wheelfix.libc import Libc, detect_elf_libc, wheel_arch, wheel_libc
 from wheelfix.wheel import Member, MemberPath, WheelReader
@@ -139,8 +139,3 @@ def _settle_libc(
     if from_elves is not None:
         return from_elves, False
     return Libc.GLIBC, True
-
-
-def elves_by_name(scan: ScanResult) -> dict[Soname, ScannedElf]:
-    """Index the wheel's ELF files by file name (how DT_NEEDED refers to them)."""
-    return {Soname(PurePosixPath(e.path).name): e for e in scan.elves}

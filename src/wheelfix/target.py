@@ -15,7 +15,7 @@ from wheelfix.elf import ElfInfo
 from wheelfix.errors import PolicyError
 from wheelfix.libc import Libc, split_platform
 from wheelfix.policy import Policy, all_platform_names
-from wheelfix.policy.evaluate import _is_loader
+from wheelfix.policy.evaluate import is_loader
 
 if TYPE_CHECKING:
     from wheelfix.pipeline import Audit
@@ -58,7 +58,7 @@ def offending_versions(audit: Audit, target: Policy, grafted: Iterable[str]) -> 
                 sources.append((str(lib.realpath), lib.info))
     for source, info in sources:
         for library, versions in info.version_requirements:
-            if _is_loader(library):
+            if is_loader(library):
                 continue
             bad = sorted(
                 v

@@ -94,7 +94,8 @@ class Verdict:
         )
 
 
-def _is_loader(soname: str) -> bool:
+def is_loader(soname: str) -> bool:
+    """True for the dynamic loader's own names (never external, never grafted)."""
     return (
         "ld-linux" in soname
         or soname in ("ld64.so.1", "ld64.so.2")
@@ -107,7 +108,7 @@ def versioned_symbols(infos: Iterable[ElfInfo]) -> dict[Soname, frozenset[str]]:
     found: dict[Soname, set[str]] = {}
     for info in infos:
         for library, versions in info.version_requirements:
-            if not _is_loader(library):
+            if not is_loader(library):
                 found.setdefault(library, set()).update(versions)
     return {k: frozenset(v) for k, v in found.items()}
 
@@ -133,7 +134,7 @@ def _filter_external(names: Iterable[Soname], policy: Policy) -> list[Soname]:
     return [
         n
         for n in names
-        if not _is_loader(n) and not LIBPYTHON_RE.match(n) and n not in policy.whitelist
+        if not is_loader(n) and not LIBPYTHON_RE.match(n) and n not in policy.whitelist
     ]
 
 
