@@ -13,10 +13,24 @@ from wheelfix.errors import InvalidWheelError
 _SUBJECT = "RECORD"
 
 
-def hash_digest(data: bytes) -> str:
-    """The RECORD hash of ``data``: ``sha256=`` and the unpadded urlsafe base64 digest."""
-    digest = hashlib.sha256(data).digest()
-    return "sha256=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+def hash_digest(data: bytes, algorithm: str = "sha256") -> str:
+    """The RECORD hash of ``data``: ``<algorithm>=`` and the unpadded urlsafe base64 digest.
+
+    Raises ValueError for an algorithm hashlib does not know.
+    """
+    digest = hashlib.new(algorithm, data).digest()
+    return f"{algorithm}=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def matches_record_hash(expected: str, data: bytes) -> bool:
+    """Whether ``data`` has the RECORD hash ``expected`` (e.g. ``sha256=...``).
+
+    An algorithm hashlib does not know cannot be checked, so it counts as a match.
+    """
+    try:
+        return hash_digest(data, expected.partition("=")[0]) == expected
+    except ValueError:
+        return True
 
 
 def _csv_row(fields: Iterable[str]) -> str:

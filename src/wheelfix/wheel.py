@@ -7,8 +7,6 @@ so later stages can trust what it hands them.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import stat
 import struct
 import zipfile
@@ -32,7 +30,7 @@ from wheelfix.errors import (
     NotAZipError,
     UnsafeWheelError,
 )
-from wheelfix.record import parse_record
+from wheelfix.record import matches_record_hash, parse_record
 
 MemberPath = NewType("MemberPath", str)
 """A posix path inside the wheel archive, e.g. ``pkg/_ext.cpython-311-x86_64-linux-gnu.so``."""
@@ -280,7 +278,7 @@ class WheelReader:
         """
         data = self._read_raw(name)
         expected = self._record.get(name, ("", None))[0]
-        if expected and hash_digest_like(expected, data) != expected:
+        if expected and not matches_record_hash(expected, data):
             raise InvalidWheelError(
                 str(self.path), f"member {name!r} does not match its RECORD hash"
             )
@@ -363,13 +361,3 @@ def _scheme(name: str, data_dir: str, root_is_purelib: bool) -> str:
     if parts[0] == data_dir and len(parts) >= 3:
         return parts[1]
     return "purelib" if root_is_purelib else "platlib"
-
-
-def hash_digest_like(expected: str, data: bytes) -> str:
-    """Hash ``data`` with the algorithm named in ``expected`` (``sha256=...``), RECORD style."""
-    algorithm = expected.partition("=")[0]
-    try:
-        digest = hashlib.new(algorithm, data).digest()
-    except ValueError:
-        return expected  # an algorithm hashlib does not know: nothing to compare against
-    return f"{algorithm}=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
