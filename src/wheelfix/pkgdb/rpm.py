@@ -198,14 +198,7 @@ class RpmDatabase:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        uri = self._path.resolve().as_uri()
-        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True)
-        try:
-            connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        except sqlite3.OperationalError:
-            # A read-only directory cannot hold the -shm file that WAL readers need.
-            connection.close()
-            connection = sqlite3.connect(f"{uri}?immutable=1", uri=True)
+        connection = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True)
         with contextlib.closing(connection):
             yield connection
 
