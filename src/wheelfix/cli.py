@@ -483,3 +483,20 @@ def _repair_one(
             f"wheelfix: grafted {library.original} ({library.source}) as {library.member}", err=True
         )
     click.echo(str(result.output))
+
+
+@main.command(
+    "patchelf",
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    },
+    add_help_option=False,
+)
+@click.pass_context
+def patchelf_command(ctx: click.Context) -> None:
+    """Edit ELF files with patchelf 0.19's command line (in-process, no patchelf binary)."""
+    from wheelfix.patchelf.main import main as patchelf_main
+
+    sys.exit(patchelf_main(list(ctx.args), prog="patchelf"))
