@@ -581,6 +581,17 @@ def test_rpm_without_basenames_index_and_with_a_corrupt_header(
     assert survivors.count(None) == 1  # the package whose header is broken is skipped
 
 
+def test_rpm_database_in_sysimage(rpm_build: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    """Fedora 36+ keeps the database in /usr/lib/sysimage/rpm."""
+    original, _ = rpm_build
+    root = tmp_path / "root"
+    shutil.copytree(original, root, symlinks=True)
+    (root / "usr/lib/sysimage").mkdir(parents=True)
+    (root / "var/lib/rpm").rename(root / "usr/lib/sysimage/rpm")
+    owner = PackageIndex(root).find_owner(root / "usr/lib64/libdemo.so.1")
+    assert owner == _rpm_oracle(original, "/usr/lib64/libdemo.so.1")
+
+
 # --------------------------------------------------------------------------------------------
 # apk: an installed database in the documented format
 

@@ -23,8 +23,10 @@ from pathlib import Path
 from wheelfix.ldpaths import resolve_in_sysroot
 from wheelfix.pkgdb.records import PackageRecord
 
-RPMDB_SQLITE = "/var/lib/rpm/rpmdb.sqlite"
-"""Where rpm 4.16+ keeps its sqlite database (Fedora 33+, RHEL/AlmaLinux 9)."""
+RPMDB_SQLITE = ("/var/lib/rpm/rpmdb.sqlite", "/usr/lib/sysimage/rpm/rpmdb.sqlite")
+"""Where rpm 4.16+ keeps its sqlite database (Fedora 33+, RHEL/AlmaLinux 9); Fedora 36+ and
+openSUSE moved it to ``/usr/lib/sysimage`` (usually with ``/var/lib/rpm`` linked there).
+The older Berkeley DB (``Packages``) and ndb (``Packages.db``) backends are not read."""
 
 HEADER_MAGIC = b"\x8e\xad\xe8\x01"
 """The first bytes of a header with its magic (in ``.rpm`` files), then a version and 4
@@ -189,7 +191,8 @@ class RpmDatabase:
     kind = "rpm"
 
     def __init__(self, root: Path) -> None:
-        self._path = resolve_in_sysroot(root, RPMDB_SQLITE)
+        paths = [resolve_in_sysroot(root, path) for path in RPMDB_SQLITE]
+        self._path = next((path for path in paths if path.is_file()), paths[0])
         self._headers: dict[int, RpmHeader | None] = {}
         self._has_index: bool | None = None
 
