@@ -229,7 +229,10 @@ def test_repair_twice_atomically_replaces_output(
 
 @pytest.mark.parametrize(
     ("layout", "reason"),
-    [("file/sub", "cannot create (Not a directory)"), ("file", "cannot create (File exists)")],
+    [
+        ("file/sub", "cannot create (Not a directory)"),
+        ("file", "is not a directory (-w must name a directory)"),
+    ],
 )
 def test_unwritable_wheel_dir(
     scenario: ScenarioFactory, run_cli: RunCli, tmp_path: Path, layout: str, reason: str

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -41,14 +42,49 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INTERRUPTED = 130
 
 
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+_TERMINATING_SIGNALS = ("SIGTERM", "SIGHUP")
+"""Handled as Ctrl-C is: stop, remove the partial output, exit 128 + the signal number."""
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM or SIGHUP arrives (like KeyboardInterrupt)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    del frame
+    raise Terminated(signum)
+
+
+def _install_signal_handlers() -> None:
+    for name in _TERMINATING_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, _raise_terminated)
+
+
 def _fail(error: WheelfixError) -> None:
     click.echo(f"wheelfix: error: {error.subject}: {error.reason}", err=True)
     sys.exit(error.exit_code)
 
 
+def _silence_stdout() -> None:
+    """After EPIPE on stdout: point it at /dev/null so the interpreter's flush at exit is quiet."""
+    with suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 @contextmanager
 def _errors_reported(verbose: bool) -> Iterator[None]:
     """Turn every failure into one stderr line and an exit code."""
+    _install_signal_handlers()
     try:
         yield
     except WheelfixError as error:
@@ -58,6 +94,14 @@ def _errors_reported(verbose: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("wheelfix: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except Terminated as stop:
+        click.echo(f"wheelfix: interrupted ({signal.Signals(stop.signum).name})", err=True)
+        sys.exit(128 + stop.signum)
+    except BrokenPipeError:
+        # The reader of stdout went away (`wheelfix show W | head -1`): stop quietly, as
+        # a tool killed by SIGPIPE would.
+        _silence_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
     except (click.exceptions.Exit, click.ClickException, SystemExit):
         raise
     except Exception as exc:  # a bug: say so in one line, traceback only on request
@@ -146,7 +190,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("wheel", type=click.Path(path_type=Path))
+@click.argument("wheel", type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print auditwheel's show --json document.")
 @audit_options
 def show(
@@ -247,7 +291,7 @@ def _why(result: Audit, target: Any) -> str:
 
 
 @main.command()
-@click.argument("wheel", type=click.Path(path_type=Path))
+@click.argument("wheel", type=click.Path(path_type=Path, readable=False))
 @click.option(
     "--plat",
     default=None,
@@ -282,7 +326,7 @@ def check(
 
 
 @main.command("lddtree")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the tree as JSON.")
 @click.option(
     "--ldpaths",
@@ -332,12 +376,14 @@ def _zip_epoch(environ: Mapping[str, str]) -> int | None:
 
 def _copy_pure(wheel: Path, wheel_dir: Path, settings: ZipSettings) -> Path:
     """Copy a pure wheel unchanged into the output directory (atomically)."""
+    from wheelfix.outdir import prepare_output_dir
+
     destination = wheel_dir / wheel.name
     if destination.exists() and destination.samefile(wheel):
         return destination
+    prepare_output_dir(wheel_dir)
     try:
         data = wheel.read_bytes()
-        wheel_dir.mkdir(parents=True, exist_ok=True)
         temporary = wheel_dir / f".{wheel.name}.{os.getpid()}.part"
         try:
             temporary.write_bytes(data)
@@ -350,7 +396,7 @@ def _copy_pure(wheel: Path, wheel_dir: Path, settings: ZipSettings) -> Path:
 
 
 @main.command()
-@click.argument("wheels", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("wheels", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option(
     "-w",
     "--wheel-dir",
@@ -451,9 +497,10 @@ def repair(
             with _errors_reported(verbose):
                 _repair_one(wheel, audit_opts, repair_opts, allow_pure_python_wheel, verbose)
         except SystemExit as exit_:
-            if exit_.code == EXIT_INTERRUPTED:
+            code = int(exit_.code or 1)
+            if code > 128:  # a signal or a broken stdout: stop the whole run
                 raise
-            failures.append(int(exit_.code or 1))
+            failures.append(code)
     if failures:
         sys.exit(failures[0])
 

@@ -95,3 +95,9 @@ class CheckFailedError(WheelfixError):
     """``wheelfix check``: the wheel does not satisfy its own tag (or ``--plat``)."""
 
     exit_code = 14
+
+
+class NameCollisionError(WheelfixError):
+    """Repair would write a member where the input (or another graft) already has one."""
+
+    exit_code = 15

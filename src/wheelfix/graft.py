@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from wheelfix.elf import ElfEdit, Soname, can_strip
-from wheelfix.errors import LibraryNotFoundError
+from wheelfix.errors import LibraryNotFoundError, NameCollisionError
 from wheelfix.policy import Policy
 from wheelfix.resolve import LIBPYTHON_RE, WheelDir, expand_dst
 from wheelfix.scan import ScannedElf
@@ -134,9 +134,8 @@ def plan_graft(
         if refs.libs:
             needs[elf.path] = {n: p for n, p in refs.libs.items() if p is not None}
 
-    grafted, conflicts = _grafted_libraries(needs, digests, libs_dir)
-    warnings.extend(conflicts)
-    by_name = {g.original: g for g in grafted}
+    grafted = _grafted_libraries(needs, digests, libs_dir)
+    by_source = {g.source: g for g in grafted}
     edits: dict[MemberPath, ElfEdit] = {}
     moves: dict[MemberPath, MemberPath] = {}
     shims: dict[MemberPath, bytes] = {}
@@ -154,12 +153,8 @@ def plan_graft(
                 f"{elf.path}: left unstripped (a non-PIE executable: stripping LIEF's output of"
                 " those breaks them)"
             )
-        libpython = tuple(n for n in elf.info.needed if LIBPYTHON_RE.match(n))
-        for name in libpython:
-            warnings.append(
-                f"{elf.path}: removing the DT_NEEDED entry {name} (linking with"
-                " libpython is forbidden in manylinux/musllinux wheels)"
-            )
+        libpython = _libpython(elf.info.needed)
+        warnings.extend(_libpython_warning(elf.path, name) for name in libpython)
         edit = ElfEdit(remove_needed=libpython, strip=strip)
         if elf.path in needs:
             rpath = [
@@ -167,7 +162,7 @@ def plan_graft(
                 _relative_dir(libs_dir, install_dir),
             ]
             edit = ElfEdit(
-                replace_needed=_renames(elf.info.needed, by_name),
+                replace_needed=_renames(elf.info.needed, needs[elf.path], by_source),
                 remove_needed=libpython,
                 rpath=":".join(dict.fromkeys(rpath)),
                 strip=strip,
@@ -175,10 +170,14 @@ def plan_graft(
         if not edit.is_empty:
             edits[out_path] = edit
     for library in grafted:
-        info = _library_info(audit, library)
-        renames = _renames(info, by_name)
+        needed, resolved, conflicts = _library_needs(audit, library.source)
+        warnings.extend(conflicts)
+        renames = _renames(needed, resolved, by_source)
+        libpython = _libpython(needed)
+        warnings.extend(_libpython_warning(library.member, name) for name in libpython)
         edits[library.member] = ElfEdit(
             replace_needed=renames,
+            remove_needed=libpython,
             soname=library.new_name,
             rpath="$ORIGIN" if renames else "",
             strip=options.strip,
@@ -186,38 +185,86 @@ def plan_graft(
     return GraftPlan(libs_dir, grafted, edits, moves, shims, tuple(warnings))
 
 
+def _libpython(needed: tuple[Soname, ...]) -> tuple[Soname, ...]:
+    return tuple(n for n in needed if LIBPYTHON_RE.match(n))
+
+
+def _libpython_warning(path: str, name: str) -> str:
+    return (
+        f"{path}: removing the DT_NEEDED entry {name} (linking with"
+        " libpython is forbidden in manylinux/musllinux wheels)"
+    )
+
+
 def _renames(
-    needed: tuple[Soname, ...], by_name: Mapping[Soname, GraftedLibrary]
+    needed: tuple[Soname, ...],
+    resolved: Mapping[Soname, Path],
+    by_source: Mapping[Path, GraftedLibrary],
 ) -> tuple[tuple[Soname, Soname], ...]:
-    return tuple((n, by_name[n].new_name) for n in needed if n in by_name)
+    """DT_NEEDED renames of one file: each name goes to the graft of the file *it* resolved to."""
+    return tuple(
+        (n, by_source[resolved[n]].new_name)
+        for n in needed
+        if n in resolved and resolved[n] in by_source
+    )
 
 
 def _grafted_libraries(
     needs: Mapping[MemberPath, Mapping[Soname, Path]], digests: Mapping[Path, str], libs_dir: str
-) -> tuple[tuple[GraftedLibrary, ...], tuple[str, ...]]:
-    chosen: dict[Soname, GraftedLibrary] = {}
-    conflicts: list[str] = []
-    for elf, libs in sorted(needs.items()):
-        for name, source in libs.items():
-            if name in chosen:
-                if chosen[name].source != source:
-                    conflicts.append(
-                        f"{elf} resolves {name} to {source}, but {chosen[name].source} is grafted"
-                        " (one copy per soname; the first one found wins)"
-                    )
+) -> tuple[GraftedLibrary, ...]:
+    """One graft per distinct host file: a soname is not an identity.
+
+    Two ELF files may resolve the same soname to different files (their own RPATHs); each file
+    is grafted under its own content-hashed name, so each ELF keeps the library it was built
+    to load. Files with identical bytes and names share one member.
+    """
+    chosen: dict[Path, GraftedLibrary] = {}
+    digest_of_member: dict[MemberPath, str] = {}
+    for _elf, libs in sorted(needs.items()):
+        for name, source in sorted(libs.items()):
+            if source in chosen:
                 continue
-            new_name = hashed_name(source.name, digests[source])
-            chosen[name] = GraftedLibrary(source, name, MemberPath(f"{libs_dir}/{new_name}"))
-    grafted = tuple(sorted(chosen.values(), key=lambda g: (g.member, g.original)))
-    return grafted, tuple(conflicts)
+            member = MemberPath(f"{libs_dir}/{hashed_name(source.name, digests[source])}")
+            if digest_of_member.setdefault(member, digests[source]) != digests[source]:
+                raise NameCollisionError(
+                    str(source),
+                    f"its grafted name {member} is taken by a different file with the same"
+                    " name and hash prefix",
+                )
+            chosen[source] = GraftedLibrary(source, name, member)
+    return tuple(sorted(chosen.values(), key=lambda g: (g.member, str(g.source))))
 
 
-def _library_info(audit: Audit, library: GraftedLibrary) -> tuple[Soname, ...]:
-    for tree in audit.trees.values():
-        resolved = tree.libraries.get(library.original)
-        if resolved is not None and resolved.info is not None:
-            return resolved.info.needed
-    return ()
+def _library_needs(
+    audit: Audit, source: Path
+) -> tuple[tuple[Soname, ...], dict[Soname, Path], list[str]]:
+    """A grafted file's DT_NEEDED and the host file each name resolved to in the trees.
+
+    The copy gets one set of renames. If two trees resolved one of its names differently
+    (possible only through inherited RPATHs), the first tree in member order wins, with a
+    warning.
+    """
+    needed: tuple[Soname, ...] = ()
+    resolved: dict[Soname, Path] = {}
+    conflicts: list[str] = []
+    for tree_path, tree in sorted(audit.trees.items()):
+        if not any(lib.realpath == source for lib in tree.libraries.values()):
+            continue
+        for lib in tree.libraries.values():
+            if lib.realpath == source and lib.info is not None:
+                needed = lib.info.needed
+        for name in needed:
+            found = tree.libraries.get(name)
+            if found is None or found.realpath is None:
+                continue
+            if name in resolved and resolved[name] != found.realpath:
+                conflicts.append(
+                    f"{tree_path} loads {source}, whose {name} resolves to {found.realpath}"
+                    f" there but to {resolved[name]} elsewhere; the grafted copy uses the latter"
+                )
+                continue
+            resolved.setdefault(name, found.realpath)
+    return needed, resolved, conflicts
 
 
 def libraries_to_hash(audit: Audit, target: Policy) -> list[Path]:

@@ -15,15 +15,22 @@ Other LIEF failure modes on mutated-but-parseable input are contained too:
   and becomes an error for that file.
 * Size: a rewrite that grows a file by more than :func:`size_limit` allows is refused
   (DT_NEEDED/SONAME/RPATH edits add at most a few pages).
-* Ctrl-C: the terminal sends SIGINT to the whole process group. The worker ignores it (the
-  parent reports the interruption and stops the worker); otherwise the idle worker would die
-  with a multiprocessing traceback on stderr.
+* Signals: the terminal sends SIGINT (and a closing terminal SIGHUP, a CI runner SIGTERM) to
+  the whole process group. The worker ignores them: the parent reports the interruption and
+  stops the worker; otherwise the idle worker would die with a multiprocessing traceback.
+* A dead parent: a forked worker inherits both ends of its own task pipe, so it would never
+  see end-of-file if the parent were killed (SIGKILL, OOM killer) and would block forever,
+  re-parented to init, holding the caller's stdout/stderr. A watchdog thread in the worker
+  exits as soon as its parent process is gone.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -57,9 +64,31 @@ def size_limit(size: int) -> int:
     return 2 * size + _GROWTH_SLACK
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C is the parent's to handle."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+_PARENT_POLL_SECONDS = 0.2
+"""How often the worker's watchdog checks that its parent is alive."""
+
+_PARENT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+"""Signals sent to the whole process group that the parent handles (the worker ignores them)."""
+
+
+def _watch_parent(parent: int) -> None:
+    """Worker thread: end the worker once ``parent`` is no longer its parent process."""
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
+def _worker_setup(parent: int) -> None:
+    """Worker initializer: leave group signals to the parent and die with it."""
+    for name in _PARENT_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_IGN)
+    if os.getppid() != parent:  # the parent died while this worker was starting
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent, args=(parent,), name="wheelfix-parent-watch", daemon=True
+    ).start()
 
 
 def _address_space() -> int | None:
@@ -122,7 +151,10 @@ class ElfWorker:
         if self._pool is None:
             context = multiprocessing.get_context("fork")
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=context, initializer=_ignore_sigint
+                max_workers=1,
+                mp_context=context,
+                initializer=_worker_setup,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
@@ -160,14 +192,23 @@ class ElfWorker:
         )
         return out
 
-    def close(self) -> None:
-        """Stop the worker."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the worker; ``kill`` ends a call in progress instead of waiting for it."""
+        if self._pool is None:
+            return
+        if kill:
+            # The executor has no public way to end a running task; its process table is the
+            # documented-in-source attribute every Python version since 3.2 keeps.
+            processes = getattr(self._pool, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.kill()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None
 
     def __enter__(self) -> ElfWorker:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # Interrupted (Ctrl-C, SIGTERM): do not wait for a long LIEF call to finish.
+        interrupted = exc_type is not None and not issubclass(exc_type, Exception)
+        self.close(kill=interrupted)

@@ -14,11 +14,13 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol
 
 from wheelfix.elf import ElfEdit, apply_edit, page_size_for, parse_info, read_header
-from wheelfix.errors import InputFileError, InvalidElfError, OutputError, VerificationError
+from wheelfix.errors import InputFileError, InvalidElfError, VerificationError
 from wheelfix.graft import GraftedLibrary, GraftOptions, GraftPlan, libraries_to_hash, plan_graft
+from wheelfix.hostfile import open_regular, read_regular
 from wheelfix.isolation import ElfWorker
 from wheelfix.ldpaths import SearchPaths, load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc
+from wheelfix.outdir import prepare_output_dir
 from wheelfix.policy import Policy, PolicySet, policy_set
 from wheelfix.policy.evaluate import Verdict, evaluate
 from wheelfix.resolve import ElfTree, HostDir, LibraryCache, Resolver
@@ -92,7 +94,10 @@ def audit_reader(
         sysroot=options.sysroot,
     )
     resolver = Resolver.for_scan(
-        scan, paths, exclude=options.exclude, cache=cache or LibraryCache(options.parse)
+        scan,
+        paths,
+        exclude=options.exclude,
+        cache=cache or LibraryCache(options.parse, options.max_uncompressed),
     )
     trees = {elf.path: resolver.tree(elf) for elf in scan.elves}
     trees = borrow_loader_resolution(scan, trees)
@@ -142,12 +147,7 @@ def audit(path: Path, options: AuditOptions, *, verify_record: bool = False) -> 
 
 def lddtree(path: Path, options: AuditOptions) -> ElfTree:
     """Resolve the dependency tree of one ELF file on disk (``wheelfix lddtree``)."""
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError as exc:
-        raise InputFileError(str(path), "is a directory, not an ELF file") from exc
-    except OSError as exc:
-        raise InputFileError(str(path), f"cannot read ({exc.strerror or exc})") from exc
+    data = read_regular(path, options.max_uncompressed, "an ELF file")
     info = options.parse(data, str(path))
     arch = info.header.arch
     if arch is None:
@@ -171,7 +171,8 @@ def lddtree(path: Path, options: AuditOptions) -> ElfTree:
         scheme="platlib",
     )
     root = ScannedElf(member=member, info=info, python_version=None)
-    resolver = Resolver((), arch, paths, exclude=options.exclude, cache=LibraryCache(options.parse))
+    cache = LibraryCache(options.parse, options.max_uncompressed)
+    resolver = Resolver((), arch, paths, exclude=options.exclude, cache=cache)
     return resolver.tree(root, HostDir(str(path.resolve().parent)))
 
 
@@ -250,13 +251,16 @@ def repair(
             update=options.update_tags,
         )
         output = options.wheel_dir / retag_filename(name, platforms)
-        _make_output_dir(options.wheel_dir)
+        for stale in prepare_output_dir(options.wheel_dir):
+            progress(f"removed {stale.name}, left by a killed wheelfix run")
         with (
             ElfWorker() as worker,
             WheelWriter(output, options.zip, overwrite=options.overwrite) as writer,
         ):
             rewrite = _Rewriter(worker.apply_edit if options.isolate else apply_edit, progress)
-            members = _wheel_members(reader, plan, platforms, rewrite) + _grafts(plan, rewrite)
+            members = _wheel_members(reader, plan, platforms, rewrite) + _grafts(
+                plan, rewrite, audit_options.max_uncompressed
+            )
             # Stream: each member is read, rewritten and written in output order, one at a time.
             for member in sorted(members, key=lambda m: archive_key(m.name)):
                 stored = member.stored() if member.stored is not None else None
@@ -268,21 +272,14 @@ def repair(
     return RepairResult(output=output, target=target, plan=plan)
 
 
-def _make_output_dir(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(str(directory), f"cannot create ({exc.strerror or exc})") from exc
-
-
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
+    with open_regular(path, "a shared library") as handle:
+        try:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-    except OSError as exc:
-        raise InputFileError(str(path), f"cannot read ({exc.strerror})") from exc
+        except OSError as exc:
+            raise InputFileError(str(path), f"cannot read ({exc.strerror})") from exc
     hexdigest: str = digest.hexdigest()
     return hexdigest
 
@@ -352,18 +349,15 @@ def _wheel_members(
     return out
 
 
-def _graft_bytes(library: GraftedLibrary, edit: ElfEdit, rewrite: _Rewriter) -> bytes:
-    try:
-        data = library.source.read_bytes()
-    except OSError as exc:
-        raise InputFileError(str(library.source), f"cannot read ({exc.strerror})") from exc
+def _graft_bytes(library: GraftedLibrary, edit: ElfEdit, rewrite: _Rewriter, limit: int) -> bytes:
+    data = read_regular(library.source, limit, "a shared library")
     return rewrite(data, edit, str(library.source))
 
 
-def _grafts(plan: GraftPlan, rewrite: _Rewriter) -> list[_OutputMember]:
+def _grafts(plan: GraftPlan, rewrite: _Rewriter, limit: int) -> list[_OutputMember]:
     """The grafted libraries, each once (two sonames may name the same file)."""
     unique = {library.member: library for library in plan.grafted}
     return [
-        _OutputMember(name, 0o755, partial(_graft_bytes, library, plan.edits[name], rewrite))
+        _OutputMember(name, 0o755, partial(_graft_bytes, library, plan.edits[name], rewrite, limit))
         for name, library in unique.items()
     ]

@@ -25,10 +25,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Union
 
 from wheelfix.elf import ElfHeader, ElfInfo, Soname, parse_info, read_header
-from wheelfix.errors import InvalidElfError
+from wheelfix.errors import InputFileError, InvalidElfError
+from wheelfix.hostfile import open_regular, read_regular
 from wheelfix.ldpaths import SearchPaths
 from wheelfix.scan import ScannedElf, ScanResult
-from wheelfix.wheel import MemberPath
+from wheelfix.wheel import DEFAULT_MAX_UNCOMPRESSED, MemberPath
 
 LIBPYTHON_RE = re.compile(r"^libpython\d+\.\d+m?\.so(\.\d+)*$")
 _COMPATIBLE_OSABI = frozenset({0, 3})
@@ -95,19 +96,24 @@ class ElfTree:
 class LibraryCache:
     """Host libraries read during one run, by real path (None: not a usable ELF)."""
 
-    def __init__(self, parse: Callable[[bytes, str], ElfInfo] = parse_info) -> None:
+    def __init__(
+        self,
+        parse: Callable[[bytes, str], ElfInfo] = parse_info,
+        max_size: int = DEFAULT_MAX_UNCOMPRESSED,
+    ) -> None:
         self._headers: dict[Path, ElfHeader | None] = {}
         self._infos: dict[Path, ElfInfo] = {}
         self._parse = parse
+        self._max_size = max_size
 
     def header(self, path: Path) -> ElfHeader | None:
         """The ELF header of a host file, or None when it is not an ELF file."""
         if path not in self._headers:
             try:
-                with path.open("rb") as handle:
+                with open_regular(path) as handle:
                     head = handle.read(64)
                 self._headers[path] = read_header(head, str(path), whole_file=False)
-            except (OSError, InvalidElfError):
+            except (OSError, InvalidElfError, InputFileError):
                 self._headers[path] = None
         return self._headers[path]
 
@@ -115,9 +121,9 @@ class LibraryCache:
         """The full dynamic information of a host library (parsed once per run)."""
         if path not in self._infos:
             try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise InvalidElfError(str(path), f"cannot read ({exc.strerror})") from exc
+                data = read_regular(path, self._max_size, "a shared library")
+            except InputFileError as exc:
+                raise InvalidElfError(exc.subject, exc.reason) from exc
             self._infos[path] = self._parse(data, str(path))
         return self._infos[path]
 

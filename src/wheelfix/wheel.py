@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
-from typing import NewType
+from typing import BinaryIO, NewType
 
 from packaging.tags import Tag
 from packaging.utils import (
@@ -30,6 +30,7 @@ from wheelfix.errors import (
     NotAZipError,
     UnsafeWheelError,
 )
+from wheelfix.hostfile import open_regular
 from wheelfix.record import matches_record_hash, parse_record
 
 MemberPath = NewType("MemberPath", str)
@@ -146,13 +147,6 @@ def _check_member_name(wheel: str, name: str) -> None:
         raise UnsafeWheelError(wheel, f"member {name!r} {reason}")
 
 
-def _check_input_file(path: Path) -> None:
-    if not path.exists():
-        raise InputFileError(str(path), "no such file")
-    if path.is_dir():
-        raise InputFileError(str(path), "is a directory, not a wheel file")
-
-
 class WheelReader:
     """A validated wheel, open for reading. Use as a context manager."""
 
@@ -164,26 +158,32 @@ class WheelReader:
         max_ratio: int = DEFAULT_MAX_RATIO,
     ) -> None:
         self.path = path
-        _check_input_file(path)  # before the name: a missing file is not a bad name
-        self.name = parse_wheel_name(path)
+        # Opened before the name is parsed: a missing file is not a bad name.
+        handle = open_regular(path, "a wheel file")
+        try:
+            self.name = parse_wheel_name(path)
+            self._zip = self._open_zip(path, handle)
+            self._handle = handle
+        except BaseException:
+            handle.close()
+            raise
         self._max_uncompressed = max_uncompressed
         self._max_ratio = max_ratio
-        self._zip = self._open_zip(path)
         try:
             self.members: tuple[Member, ...] = ()
             self._record: dict[str, tuple[str, int | None]] = {}
             self.dist_info = ""
             self._load()
         except BaseException:
-            self._zip.close()
+            self.close()
             raise
 
     # -- opening and validation -------------------------------------------------------------
 
     @staticmethod
-    def _open_zip(path: Path) -> zipfile.ZipFile:
+    def _open_zip(path: Path, handle: BinaryIO) -> zipfile.ZipFile:
         try:
-            return zipfile.ZipFile(path)
+            return zipfile.ZipFile(handle)
         except (zipfile.BadZipFile, ValueError, NotImplementedError, EOFError) as exc:
             # ValueError covers undecodable names flagged as UTF-8.
             raise NotAZipError(str(path), f"not a zip archive ({exc})") from exc
@@ -335,8 +335,9 @@ class WheelReader:
         return self._zip.getinfo(name)
 
     def close(self) -> None:
-        """Release the archive."""
+        """Release the archive (and the file it was read from)."""
         self._zip.close()
+        self._handle.close()
 
     def __enter__(self) -> WheelReader:
         return self

@@ -252,17 +252,19 @@ def _symbol_policy_with_grafts(
     external: Mapping[str, ExternalRefs],
     trees: Mapping[MemberPath, ElfTree],
 ) -> tuple[Policy, SymbolVersions]:
-    grafted_infos: dict[Soname, ElfInfo] = {}
+    # Keyed by file, not soname: two trees may resolve one soname to different files, and
+    # both are grafted.
+    grafted_infos: dict[Path, tuple[Soname, ElfInfo]] = {}
     for tree in trees.values():
         for name, library in tree.libraries.items():
-            if library.info is not None and library.member is None:
-                grafted_infos.setdefault(name, library.info)
+            if library.info is not None and library.member is None and library.realpath:
+                grafted_infos.setdefault(library.realpath, (name, library.info))
     best: tuple[Policy, SymbolVersions] | None = None
     for ref in external.values():
         if ref.policy.is_linux:
             continue
         combined = {k: set(v) for k, v in own.items()}
-        extra = versioned_symbols(grafted_infos[n] for n in ref.libs if n in grafted_infos)
+        extra = versioned_symbols(info for n, info in grafted_infos.values() if n in ref.libs)
         for lib, versions in extra.items():
             combined.setdefault(lib, set()).update(versions)
         frozen = {k: frozenset(v) for k, v in combined.items()}

@@ -1,0 +1,304 @@
+"""Issue 8: inputs an adversarial user would build, repaired and then run for real.
+
+Every successful repair here is installed with pip into a target directory and called by a
+fresh interpreter after the directories holding the original libraries are renamed away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from runtools import (
+    one_error_line,
+    pip_install,
+    run_python,
+    run_wheelfix,
+    wheelfix_command,
+    wheelfix_env,
+)
+from wheelbuild import _Builder, python_wheel_tag
+
+SRC = "hostile"
+
+
+@pytest.fixture
+def builder(fixture_cache: Path, tmp_path: Path) -> _Builder:
+    return _Builder(SRC, fixture_cache, tmp_path)
+
+
+def _repair(wheel: Path, out: Path, *flags: str, libs: list[Path]) -> Path:
+    proc = run_wheelfix("repair", wheel, "-w", out, *flags, ld_library_path=libs)
+    assert proc.returncode == 0, proc.stderr
+    return Path(proc.stdout.strip())
+
+
+def _install_and_run(wheel: Path, site: Path, code: str, gone: list[Path]) -> str:
+    pip_install(wheel, site)
+    for directory in gone:
+        directory.rename(directory.with_name(directory.name + ".gone"))
+    proc = run_python(code, site)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+# ------------------------------------------------------------------ 1. a soname is no identity
+
+
+def test_one_soname_two_files_each_extension_keeps_its_own(
+    builder: _Builder, tmp_path: Path
+) -> None:
+    """Two extensions need libsame.so.1; their RPATHs find two different files."""
+    one = builder.lib("same.c", "libsame.so.1", defines=["SAME_VALUE=1"])
+    two = builder.lib("same.c", "libsame.so.1", defines=["SAME_VALUE=2"])
+    dir_a, dir_b = builder.dir("liba"), builder.dir("libb")
+    builder.place("liba", one)
+    builder.place("libb", two)
+    ext_a = builder.ext("ext.c", "a", defines=["MODNAME=a"], needs=[one], rpath=str(dir_a))
+    ext_b = builder.ext("ext.c", "b", defines=["MODNAME=b"], needs=[two], rpath=str(dir_b))
+    wheel = builder.wheel(
+        "twosame",
+        "1.0",
+        {"pkg/__init__.py": b"", f"pkg/{ext_a.name}": ext_a, f"pkg/{ext_b.name}": ext_b},
+    )
+    out = _repair(wheel, tmp_path / "out", libs=[])
+    with zipfile.ZipFile(out) as archive:
+        grafted = sorted(n for n in archive.namelist() if n.startswith("twosame.libs/"))
+    assert len(grafted) == 2, grafted
+    assert all(g.split("/")[1].startswith("libsame-") for g in grafted)
+    stdout = _install_and_run(
+        out,
+        tmp_path / "site",
+        "import pkg.a, pkg.b; print(pkg.a.value(), pkg.b.value())",
+        [dir_a, dir_b],
+    )
+    assert stdout.split() == ["1", "2"]
+
+
+# ------------------------------------------------------------ 2. signals, orphans, stale files
+
+
+def _big_wheel(builder: _Builder) -> tuple[Path, Path]:
+    big = builder.lib("big.c", "libbig.so.1", defines=["BIG_MIB=96"])
+    libs = builder.dir("libs")
+    builder.place("libs", big)
+    ext = builder.ext("ext.c", "a", defines=["MODNAME=a"], needs=[big])
+    wheel = builder.wheel("big", "1.0", {"pkg/__init__.py": b"", f"pkg/{ext.name}": ext})
+    return wheel, libs
+
+
+def _session_processes(session: int) -> list[int]:
+    """Pids of live processes in session ``session`` (zombies excluded)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter (``Z`` for a zombie), or None once it is reaped."""
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def _start_repair(wheel: Path, out: Path, libs: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        wheelfix_command("repair", wheel, "-w", out),
+        env=wheelfix_env([libs]),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _parts(directory: Path) -> list[Path]:
+    return sorted(directory.glob(".*.part")) if directory.exists() else []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_signal_mid_repair_leaves_nothing(builder: _Builder, tmp_path: Path, signum: int) -> None:
+    wheel, libs = _big_wheel(builder)
+    out = tmp_path / "out"
+    proc = _start_repair(wheel, out, libs)
+    try:
+        # The .part file appears once the audit is done: the rewrite is then under way.
+        assert _wait_for(lambda: bool(_parts(out)), 120), "repair never started writing"
+        assert _wait_for(lambda: bool(_children(proc.pid)), 30), "no LIEF worker started"
+        os.kill(proc.pid, signum)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signum, stderr
+    assert stderr.strip().splitlines()[-1].startswith("wheelfix: interrupted"), stderr
+    assert "Traceback" not in stderr
+    assert stdout == ""
+    assert list(out.iterdir()) == []
+    assert _wait_for(lambda: not _session_processes(proc.pid), 10), "a worker survived"
+
+
+def test_sigkill_orphans_no_worker_and_a_later_run_tidies(
+    builder: _Builder, tmp_path: Path
+) -> None:
+    wheel, libs = _big_wheel(builder)
+    out = tmp_path / "out"
+    proc = _start_repair(wheel, out, libs)
+    try:
+        assert _wait_for(lambda: bool(_parts(out)), 120), "repair never started writing"
+        assert _wait_for(lambda: bool(_children(proc.pid)), 30), "no LIEF worker started"
+        workers = _children(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)  # returns only once every holder of the pipes is gone
+        assert _wait_for(lambda: not _session_processes(proc.pid), 30), "worker orphaned"
+        assert all(_state(w) in (None, "Z") for w in workers), "a worker is still running"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    (stale,) = _parts(out)
+    assert f".{proc.pid}." in stale.name
+    # Fresh: a later run leaves it (its writer may be alive in another PID namespace).
+    again = run_wheelfix("repair", wheel, "-w", out, ld_library_path=[libs])
+    assert again.returncode == 0, again.stderr
+    assert stale.exists()
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    again = run_wheelfix("repair", wheel, "-w", out, ld_library_path=[libs])
+    assert again.returncode == 0, again.stderr
+    assert not stale.exists()
+    assert _parts(out) == []
+    assert [p.name for p in out.iterdir()] == [Path(again.stdout.strip()).name]
+
+
+# ------------------------------------------------------------------ 3. non-regular inputs
+
+
+@pytest.mark.parametrize("command", ["show", "check", "repair"])
+def test_fifo_named_like_a_wheel_is_refused_at_once(tmp_path: Path, command: str) -> None:
+    fifo = tmp_path / f"demo-1.0-{python_wheel_tag()}.whl"
+    os.mkfifo(fifo)
+    proc = (
+        run_wheelfix(command, fifo, "-w", tmp_path / "out", timeout=30)
+        if command == ("repair")
+        else run_wheelfix(command, fifo, timeout=30)
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert one_error_line(proc.stderr) == (
+        f"wheelfix: error: {fifo}: is a named pipe (FIFO), not a wheel file"
+    )
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [("/dev/zero", "a character device"), ("/dev/null", "a character device")],
+)
+def test_lddtree_on_a_device_is_refused(path: str, kind: str) -> None:
+    proc = run_wheelfix("lddtree", path, timeout=30)
+    assert proc.returncode == 3, proc.stderr
+    assert one_error_line(proc.stderr) == f"wheelfix: error: {path}: is {kind}, not an ELF file"
+
+
+def test_lddtree_on_a_symlink_to_a_fifo_and_a_socket(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "libx.so.1"
+    link.symlink_to(fifo)
+    proc = run_wheelfix("lddtree", link, timeout=30)
+    assert proc.returncode == 3, proc.stderr
+    assert "is a named pipe (FIFO), not an ELF file" in one_error_line(proc.stderr)
+    sock_path = tmp_path / "sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(sock_path))
+        proc = run_wheelfix("show", sock_path, timeout=30)
+    assert proc.returncode == 3, proc.stderr
+    assert "is a socket, not a wheel file" in one_error_line(proc.stderr)
+
+
+def test_fifo_in_the_library_path_is_skipped(builder: _Builder, tmp_path: Path) -> None:
+    """A FIFO named like the needed library, first in LD_LIBRARY_PATH, is passed over."""
+    one = builder.lib("same.c", "libsame.so.1", defines=["SAME_VALUE=1"])
+    good = builder.dir("good")
+    builder.place("good", one)
+    trap = builder.dir("trap")
+    os.mkfifo(trap / "libsame.so.1")
+    ext = builder.ext("ext.c", "a", defines=["MODNAME=a"], needs=[one])
+    wheel = builder.wheel("fifolib", "1.0", {"pkg/__init__.py": b"", f"pkg/{ext.name}": ext})
+    proc = run_wheelfix("show", "--json", wheel, ld_library_path=[trap, good], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["external_libs"] == {"libsame.so.1": str(good / "libsame.so.1")}
+
+
+_AS_NOBODY = """
+import os, sys
+import difflib, json, wheelfix.cli, wheelfix.pipeline, wheelfix.report  # noqa: E401, F401 (while root)
+os.setgid(65534)
+os.setuid(65534)
+sys.argv = ["wheelfix", *sys.argv[1:]]
+wheelfix.cli.main()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to the user 'nobody'")
+def test_unreadable_wheel_is_an_input_error(builder: _Builder, tmp_path: Path) -> None:
+    """Another user's wheel that this user may not read: the input-file error, exit 3."""
+    one = builder.lib("same.c", "libsame.so.1", defines=["SAME_VALUE=1"])
+    ext = builder.ext("ext.c", "a", defines=["MODNAME=a"], needs=[one])
+    wheel = builder.wheel("secret", "1.0", {"pkg/__init__.py": b"", f"pkg/{ext.name}": ext})
+    wheel.chmod(0o600)
+    for parent in wheel.parents:
+        os.chmod(parent, os.stat(parent).st_mode | 0o005)  # 'nobody' may look up the path
+        if parent == Path(tempfile.gettempdir()):
+            break
+    for command in (["show"], ["check"], ["repair", "-w", str(tmp_path / "out")]):
+        proc = subprocess.run(
+            [sys.executable, "-c", _AS_NOBODY, *command, str(wheel)],
+            env=wheelfix_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 3, proc.stderr
+        assert one_error_line(proc.stderr) == (
+            f"wheelfix: error: {wheel}: permission denied (cannot read it)"
+        )
