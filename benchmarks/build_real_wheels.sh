@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build linux_x86_64 wheels of PyYAML, lxml and Pillow from their sdists,
-# linked against Debian's shared libraries, plus fetch one manylinux numpy
-# wheel. Everything lands in benchmarks/.cache/wheels/ (gitignored); wheels
+# linked against Debian's shared libraries, the five llvmext wheels (cp39..cp313,
+# an extension linked against Debian's LLVM 14 and clang-cpp 14: llvm_wheels.py),
+# plus fetch one manylinux numpy wheel. Everything lands in benchmarks/.cache/wheels/ (gitignored); wheels
 # already there are reused, so a second run is a no-op.
 #
 # Usage: bash benchmarks/build_real_wheels.sh [--force]
@@ -25,6 +26,7 @@ NUMPY_VERSION="${NUMPY_VERSION:-2.2.6}"
 DEB_PACKAGES=(
     libyaml-dev libxml2-dev libxslt1-dev libjpeg-dev zlib1g-dev libpng-dev
     libtiff-dev libfreetype-dev libwebp-dev liblcms2-dev
+    g++ llvm-14-dev libclang-cpp14-dev unzip
 )
 
 log() { printf '[build_real_wheels] %s\n' "$*" >&2; }
@@ -115,9 +117,16 @@ main() {
             "numpy==${NUMPY_VERSION}" -d "${WHEELS}" >"${CACHE}/download-numpy.log" 2>&1
     fi
 
+    if ! have_wheel "llvmext-*-cp313-cp313-linux_x86_64.whl"; then
+        log "building the llvmext wheels (cp39..cp313, linked against LLVM 14 and clang-cpp 14)"
+        "${PYTHON}" "${HERE}/llvm_wheels.py" "${WHEELS}"
+    fi
+
     check_needed '[Pp]y[Yy][Aa][Mm][Ll]-*-linux_x86_64.whl' '_yaml.*\.so$' libyaml-0.so.2
     check_needed 'lxml-*-linux_x86_64.whl' 'etree.*\.so$' libxslt.so.1
     check_needed '[Pp]illow-*-linux_x86_64.whl' '_imaging\..*\.so$' libjpeg.so.62
+    check_needed 'llvmext-*-cp311-cp311-linux_x86_64.whl' '_native.*\.so$' libLLVM-14.so.1
+    check_needed 'llvmext-*-cp311-cp311-linux_x86_64.whl' '_native.*\.so$' libclang-cpp.so.14
 
     ls -l "${WHEELS}"
 }

@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from compare import CHILD, make_xz_xml  # noqa: E402
+from importcheck import CHILD, make_xz_xml  # noqa: E402
 
 WHEELS = HERE / ".cache" / "wheels"
 GRAFTED = re.compile(r"^wheelfix: grafted \S+ \((.+)\) as \S+$")
