@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import errno
+import hashlib
+import io
 import os
+import shutil
 import stat
+import subprocess
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 
+from wheelfix import deflate as deflate_module
 from wheelfix import writer as writer_module
+from wheelfix.deflate import CHUNK_SIZE, compress_member
 from wheelfix.errors import OutputError
 from wheelfix.record import hash_digest, parse_record
 from wheelfix.wheel import MemberPath, WheelReader
@@ -357,20 +364,39 @@ def _enospc(*_args: object, **_kwargs: object) -> None:
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
+class _FullDisk(io.FileIO):
+    """The temporary file on a full disk: every write fails (unbuffered, so it fails at once)."""
+
+    def write(self, data: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+class _OsFullDisk:
+    """The ``os`` module as writer.py sees it, handing out :class:`_FullDisk` files."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    @staticmethod
+    def fdopen(fd: int, mode: str = "r", *args: object, **kwargs: object) -> io.FileIO:
+        assert mode == "w+b", mode
+        return _FullDisk(fd, "r+")
+
+
 @pytest.mark.parametrize(
     ("target", "attribute"),
     [
-        (zipfile.ZipFile, "writestr"),
+        (writer_module, "os"),  # the members' writes
         (Path, "replace"),  # the rename onto the destination (os.replace underneath)
         (os, "fsync"),
     ],
-    ids=["zipfile-writestr", "os-replace", "os-fsync"],
+    ids=["file-write", "os-replace", "os-fsync"],
 )
 def test_disk_full_becomes_output_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: object, attribute: str
 ) -> None:
     dest = tmp_path / WHEEL_NAME
-    monkeypatch.setattr(target, attribute, _enospc)
+    monkeypatch.setattr(target, attribute, _OsFullDisk() if attribute == "os" else _enospc)
     with pytest.raises(OutputError) as info:
         write_wheel(dest)
     assert info.value.subject == str(dest)
@@ -385,7 +411,7 @@ def test_disk_full_keeps_existing_destination(
 ) -> None:
     dest = tmp_path / WHEEL_NAME
     dest.write_bytes(b"previous")
-    monkeypatch.setattr(zipfile.ZipFile, "writestr", _enospc)
+    monkeypatch.setattr(writer_module, "os", _OsFullDisk())
     with pytest.raises(OutputError):
         write_wheel(dest)
     monkeypatch.undo()
@@ -519,3 +545,153 @@ def test_add_compressed_is_deterministic(tmp_path: Path) -> None:
             out.finish(DIST_INFO)
         outputs.append((tmp_path / sub / WHEEL_NAME).read_bytes())
     assert outputs[0] == outputs[1]
+
+
+# --------------------------------------------------------------------------- parallel deflate
+
+C = CHUNK_SIZE
+
+
+def _noise(size: int, seed: int) -> bytes:
+    """Incompressible bytes, the same on every run."""
+    return hashlib.shake_256(seed.to_bytes(4, "big")).digest(size)
+
+
+BIG_MEMBERS: list[tuple[str, bytes, int]] = [
+    ("demo.libs/libbig-00000000.so", (b"\x7fELF" + bytes(range(200)) * 7) * 4000, 0o755),
+    ("demo.libs/librandom-11111111.so", _noise(2 * C + 17, 1), 0o755),
+    ("demo.libs/libexact-22222222.so", _noise(1000, 2) * (C // 1000) + bytes(C % 1000), 0o755),
+    ("demo.libs/libminus-33333333.so", bytes(C - 1), 0o755),
+    ("demo.libs/libplus-44444444.so", (b"wheelfix %d\n" * 9 % tuple(range(9)) * C)[: C + 1], 0o755),
+    ("demo/_tiny.so", b"\x7fELF", 0o755),
+    ("demo/empty.py", b"", 0o644),
+    (f"{DIST_INFO}/WHEEL", WHEEL_TEXT, 0o644),
+]
+
+
+def _write_threads(path: Path, threads: int, pending_bytes: int = 256 << 20) -> Path:
+    path.parent.mkdir(exist_ok=True)
+    with WheelWriter(path, ZipSettings(), threads=threads, pending_bytes=pending_bytes) as out:
+        for name, data, mode in ordered(BIG_MEMBERS):
+            out.add(name, data, mode)
+        return out.finish(DIST_INFO)
+
+
+@pytest.fixture(scope="module")
+def parallel_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    root = tmp_path_factory.mktemp("parallel")
+    runs = {f"{n} threads": (n, 256 << 20) for n in (1, 2, 8)}
+    runs["8 threads, no budget"] = (8, 0)  # every member waited for before the next
+    return {
+        label: _write_threads(root / label.replace(" ", "_") / WHEEL_NAME, *args).read_bytes()
+        for label, args in runs.items()
+    }
+
+
+def test_output_is_byte_identical_across_thread_counts(parallel_wheels: dict[str, bytes]) -> None:
+    outputs = set(parallel_wheels.values())
+    assert len(outputs) == 1, sorted(parallel_wheels)
+
+
+def test_parallel_output_reads_back_in_archive_order(
+    parallel_wheels: dict[str, bytes], tmp_path: Path
+) -> None:
+    path = tmp_path / WHEEL_NAME
+    path.write_bytes(parallel_wheels["8 threads"])
+    expected = dict((name, data) for name, data, _ in BIG_MEMBERS)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None  # every CRC matches
+        names = zf.namelist()
+        assert names == [name for name, _, _ in ordered(BIG_MEMBERS)] + [f"{DIST_INFO}/RECORD"]
+        for name, data in expected.items():
+            assert zf.read(name) == data, name
+            info = zf.getinfo(name)
+            assert info.compress_type == zipfile.ZIP_DEFLATED
+            assert info.file_size == len(data)
+            assert zlib.crc32(data) == info.CRC
+    with WheelReader(path) as reader:  # verifies every RECORD hash
+        reader.verify_record()
+
+
+def test_big_members_are_stored_as_chunked_stream(
+    parallel_wheels: dict[str, bytes], tmp_path: Path
+) -> None:
+    path = tmp_path / WHEEL_NAME
+    path.write_bytes(parallel_wheels["2 threads"])
+    with WheelReader(path) as reader:
+        for name, data, _ in BIG_MEMBERS:
+            stored = reader.read_compressed(MemberPath(name))
+            assert stored is not None
+            assert stored.data == compress_member(data, 6).data, name
+            if len(data) < C:  # one piece: exactly what zipfile itself would store
+                whole = zlib.compressobj(6, zlib.DEFLATED, -15)
+                assert stored.data == whole.compress(data) + whole.flush(), name
+
+
+def _unzip() -> str:
+    found = shutil.which("unzip")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("unzip is missing (.ci/run installs it)")
+        pytest.skip("unzip is not installed (apt-get install unzip)")
+    return found
+
+
+def test_unzip_accepts_parallel_output(parallel_wheels: dict[str, bytes], tmp_path: Path) -> None:
+    path = tmp_path / WHEEL_NAME
+    path.write_bytes(parallel_wheels["8 threads"])
+    proc = subprocess.run([_unzip(), "-t", str(path)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No errors detected" in proc.stdout
+    for name, _, _ in BIG_MEMBERS:
+        assert f"testing: {name}" in proc.stdout
+
+
+def test_unzip_extracts_the_same_bytes(parallel_wheels: dict[str, bytes], tmp_path: Path) -> None:
+    path = tmp_path / WHEEL_NAME
+    path.write_bytes(parallel_wheels["1 threads"])
+    out = tmp_path / "x"
+    subprocess.run([_unzip(), "-q", str(path), "-d", str(out)], check=True)
+    for name, data, _ in BIG_MEMBERS:
+        assert (out / name).read_bytes() == data, name
+
+
+def test_threads_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        WheelWriter(tmp_path / WHEEL_NAME, ZipSettings(), threads=0)
+
+
+def test_failed_compression_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> tuple[bytes, int]:
+        raise MemoryError("no room for the piece")
+
+    dest = tmp_path / WHEEL_NAME
+    dest.write_bytes(b"previous")
+    monkeypatch.setattr(deflate_module, "deflate_chunk", broken)
+    with pytest.raises(MemoryError, match="no room"):
+        _write_threads(dest, threads=2)
+    assert dest.read_bytes() == b"previous"
+    assert leftovers(tmp_path) == []
+
+
+def test_interrupt_while_members_are_in_flight(tmp_path: Path) -> None:
+    dest = tmp_path / WHEEL_NAME
+    with pytest.raises(KeyboardInterrupt), WheelWriter(dest, ZipSettings(), threads=2) as out:
+        for name, data, mode in ordered(BIG_MEMBERS)[:3]:
+            out.add(name, data, mode)
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stored_level_zero_in_parallel(tmp_path: Path) -> None:
+    dest = tmp_path / WHEEL_NAME
+    with WheelWriter(dest, ZipSettings(compression_level=0), threads=4) as out:
+        for name, data, mode in ordered(BIG_MEMBERS):
+            out.add(name, data, mode)
+        out.finish(DIST_INFO)
+    with zipfile.ZipFile(dest) as zf:
+        assert zf.testzip() is None
+        for name, data, _ in BIG_MEMBERS:
+            assert zf.getinfo(name).compress_type == zipfile.ZIP_STORED
+            assert zf.getinfo(name).compress_size == len(data)
+            assert zf.read(name) == data

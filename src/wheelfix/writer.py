@@ -8,11 +8,17 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from types import TracebackType
 from typing import BinaryIO
 
+from wheelfix.deflate import (
+    DEFAULT_PENDING_BYTES,
+    DeflatedMember,
+    OrderedDeflater,
+    usable_cores,
+)
 from wheelfix.errors import OutputError
 from wheelfix.record import record_from_lines, record_line
 from wheelfix.wheel import CompressedMember
@@ -115,22 +121,35 @@ class WheelWriter:
     """Write a wheel deterministically and atomically, streaming. Use as a context manager.
 
     Members are written to a temporary ``.<name>.<pid>.<random>.part`` file in the
-    destination's directory as soon as :meth:`add` receives them, so memory holds one member
-    at a time. They must arrive in :func:`archive_key` order (sorted, ``.dist-info`` last); the
-    caller knows every name up front and sorts, which makes the bytes independent of how the
-    stages produce members. :meth:`finish` appends a RECORD computed from what was written,
-    fsyncs and renames the file onto the destination in one step.
+    destination's directory in the order :meth:`add` receives them. They are compressed on a
+    pool of ``threads`` threads (default: the usable cores), big ones in 1 MiB pieces
+    (:mod:`wheelfix.deflate`), while the caller produces the next members; at most
+    ``pending_bytes`` of them are in flight. They must arrive in :func:`archive_key` order
+    (sorted, ``.dist-info`` last); the caller knows every name up front and sorts, which makes
+    the bytes independent of how the stages produce members, and of the thread count.
+    :meth:`finish` appends a RECORD computed from what was written, fsyncs and renames the
+    file onto the destination in one step.
 
     If the ``with`` block raises (``KeyboardInterrupt`` included) or :meth:`finish` fails, the
     temporary file is removed and the destination is left as it was. Leaving the block
     without calling :meth:`finish` discards everything and raises :class:`RuntimeError`.
     """
 
-    def __init__(self, destination: Path, settings: ZipSettings, *, overwrite: bool = True) -> None:
+    def __init__(
+        self,
+        destination: Path,
+        settings: ZipSettings,
+        *,
+        overwrite: bool = True,
+        threads: int | None = None,
+        pending_bytes: int = DEFAULT_PENDING_BYTES,
+    ) -> None:
         self.destination = destination
         self.settings = settings
         self.overwrite = overwrite
-        self._record_rows: list[str] = []
+        cores = usable_cores() if threads is None else threads
+        self._deflater = OrderedDeflater[zipfile.ZipInfo](cores, pending_bytes)
+        self._record_rows: list[Future[str]] = []
         self._last_key: tuple[bool, bool, str] | None = None
         self._archive: zipfile.ZipFile | None = None
         self._temp_path: Path | None = None
@@ -165,12 +184,7 @@ class WheelWriter:
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if self._finished:
             return
         self._abort()
@@ -183,14 +197,13 @@ class WheelWriter:
         """Write one member: ``name`` a posix path in the archive, ``mode`` its Unix permissions.
 
         Only the execute bits of ``mode`` matter (see :func:`normalized_mode`). RECORD and its
-        signatures are skipped (:meth:`finish` writes a new RECORD). Raises
+        signatures are skipped (:meth:`finish` writes a new RECORD). The member is compressed
+        in the background and written in order; ``data`` must not change afterwards. Raises
         :class:`ValueError` for an unsafe, directory, duplicate or out-of-order name, and
-        :class:`OutputError` when the file cannot be written.
+        :class:`OutputError` when the file cannot be written (here or in :meth:`finish`).
         """
-        if not self._accept(name):
-            return
-        self._write_member(name, bytes(data), normalized_mode(mode))
-        self._record_rows.append(record_line(name, data))
+        if self._accept(name):
+            self._submit(name, data, mode, None)
 
     def _accept(self, name: str) -> bool:
         """Check a name before writing it; False for members the output leaves out."""
@@ -218,30 +231,20 @@ class WheelWriter:
         """
         if self.settings.recompress:
             self.add(name, data, mode)
-            return
-        if not self._accept(name):
-            return
-        info = self._zip_info(name, normalized_mode(mode), member.compress_type)
-        info.CRC = member.crc
-        info.compress_size = len(member.data)
-        info.file_size = member.file_size
-        archive = self._open_archive()
-        assert self._temp_file is not None
-        try:
-            # What zipfile does for one entry, with the data already compressed: local
-            # header, data, then the entry joins the central directory written at close().
-            info.header_offset = self._temp_file.tell()
-            self._temp_file.write(info.FileHeader())
-            self._temp_file.write(member.data)
-            archive.filelist.append(info)
-            archive.NameToInfo[name] = info
-            archive.start_dir = self._temp_file.tell()
-        except OSError as exc:
-            self._abort()
-            raise OutputError(
-                str(self.destination), f"cannot write: {exc.strerror or exc}"
-            ) from exc
-        self._record_rows.append(record_line(name, data))
+        elif self._accept(name):
+            self._submit(name, data, mode, member)
+
+    def _submit(self, name: str, data: bytes, mode: int, stored: CompressedMember | None) -> None:
+        """Queue a member (compressed on the pool, or ``stored``) and its RECORD row."""
+        info = self._zip_info(name, normalized_mode(mode))
+        if stored is None:
+            self._deflater.submit(info, data, self.settings.compression_level)
+        else:
+            self._deflater.submit_stored(
+                info, stored.compress_type, stored.crc, stored.file_size, stored.data
+            )
+        self._record_rows.append(self._deflater.run(record_line, name, data))
+        self._write_ready()
 
     def finish(self, dist_info: str) -> Path:
         """Write RECORD last and move the archive onto the destination; return that path.
@@ -254,18 +257,25 @@ class WheelWriter:
         _check_member_name(dist_info)
         record_path = f"{dist_info}/RECORD"
         try:
-            record = record_from_lines(self._record_rows, record_path)
-            self._write_member(record_path, record.encode("utf-8"), 0o644)
+            rows = [row.result() for row in self._record_rows]
+            record = record_from_lines(rows, record_path).encode("utf-8")
+            self._deflater.submit(
+                self._zip_info(record_path, 0o644), record, self.settings.compression_level
+            )
+            self._write_ready(everything=True)
+            self._deflater.close()
             self._close_archive()
             self._commit()
         except BaseException:
             self._abort()
             raise
         self._finished = True
-        self._record_rows.clear()
         return self.destination
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _cannot_write(self, exc: OSError) -> OutputError:
+        return OutputError(str(self.destination), f"cannot write: {exc.strerror or exc}")
 
     def _check_destination(self) -> None:
         if self.destination.is_dir():
@@ -276,30 +286,42 @@ class WheelWriter:
     def _open_archive(self) -> zipfile.ZipFile:
         if self._archive is None:
             assert self._temp_file is not None
-            method = zipfile.ZIP_DEFLATED if self.settings.compression_level else zipfile.ZIP_STORED
-            self._archive = zipfile.ZipFile(self._temp_file, "w", compression=method)
+            self._archive = zipfile.ZipFile(self._temp_file, "w")  # each entry has its method
         return self._archive
 
-    def _zip_info(self, name: str, mode: int, method: int) -> zipfile.ZipInfo:
+    def _zip_info(self, name: str, mode: int) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(name, date_time=zip_timestamp(self.settings.epoch))
         info.create_system = 3
         info.external_attr = (0o100000 | mode) << 16
-        info.compress_type = method
         return info
 
-    def _write_member(self, name: str, data: bytes, mode: int) -> None:
-        level = self.settings.compression_level
-        method = zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED
-        info = self._zip_info(name, mode, method)
+    def _write_ready(self, *, everything: bool = False) -> None:
+        """Write the members whose turn has come (all of them with ``everything``)."""
         try:
-            self._open_archive().writestr(
-                info, data, compress_type=method, compresslevel=level or None
-            )
-        except OSError as exc:
+            for info, stored in self._deflater.ready(everything=everything):
+                self._write_entry(info, stored)
+        except BaseException:
             self._abort()
-            raise OutputError(
-                str(self.destination), f"cannot write: {exc.strerror or exc}"
-            ) from exc
+            raise
+
+    def _write_entry(self, info: zipfile.ZipInfo, stored: DeflatedMember) -> None:
+        """Write one member: local header, stored bytes; it joins the central directory."""
+        info.compress_type, info.CRC = stored.compress_type, stored.crc
+        info.compress_size, info.file_size = stored.compress_size, stored.file_size
+        archive = self._open_archive()
+        assert self._temp_file is not None
+        try:
+            # What zipfile does for one entry, with the data already compressed: local
+            # header, data, then the entry joins the central directory written at close().
+            info.header_offset = self._temp_file.tell()
+            self._temp_file.write(info.FileHeader())
+            for piece in stored.pieces:
+                self._temp_file.write(piece)
+            archive.filelist.append(info)
+            archive.NameToInfo[info.filename] = info
+            archive.start_dir = self._temp_file.tell()
+        except OSError as exc:
+            raise self._cannot_write(exc) from exc
 
     def _close_archive(self) -> None:
         assert self._temp_file is not None
@@ -310,9 +332,7 @@ class WheelWriter:
             self._temp_file.flush()
             os.fsync(self._temp_file.fileno())
         except OSError as exc:
-            raise OutputError(
-                str(self.destination), f"cannot write: {exc.strerror or exc}"
-            ) from exc
+            raise self._cannot_write(exc) from exc
 
     def _commit(self) -> None:
         assert self._temp_file is not None
@@ -327,24 +347,21 @@ class WheelWriter:
             else:
                 self._link_no_clobber(self._temp_path)
         except OSError as exc:
-            raise OutputError(
-                str(self.destination), f"cannot write: {exc.strerror or exc}"
-            ) from exc
+            raise self._cannot_write(exc) from exc
         self._temp_path = None
         self._sync_directory()
 
     def _link_no_clobber(self, source: Path) -> None:
         """Move ``source`` to the destination, failing rather than replacing an existing file."""
+        exists = OutputError(str(self.destination), "already exists (not overwriting it)")
         try:
             os.link(source, self.destination)
         except FileExistsError as exc:
-            raise OutputError(str(self.destination), "already exists (not overwriting it)") from exc
+            raise exists from exc
         except OSError:
             # The filesystem has no hard links: fall back to check-then-rename.
             if os.path.lexists(self.destination):
-                raise OutputError(
-                    str(self.destination), "already exists (not overwriting it)"
-                ) from None
+                raise exists from None
             source.replace(self.destination)
             return
         # The output is complete under its final name; a leftover temporary name is harmless.
@@ -361,6 +378,7 @@ class WheelWriter:
                 os.close(fd)
 
     def _abort(self) -> None:
+        self._deflater.close()
         if self._archive is not None:
             # Detach the ZipFile while its file is open: otherwise its __del__ would try to
             # finish the archive later. The file is about to be deleted, so errors do not matter.
