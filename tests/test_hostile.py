@@ -7,8 +7,10 @@ fresh interpreter after the directories holding the original libraries are renam
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +32,7 @@ from runtools import (
     wheelfix_env,
 )
 from wheelbuild import _Builder, python_wheel_tag
+from wheelfix.graft import hashed_name
 
 SRC = "hostile"
 
@@ -302,3 +305,202 @@ def test_unreadable_wheel_is_an_input_error(builder: _Builder, tmp_path: Path) -
         assert one_error_line(proc.stderr) == (
             f"wheelfix: error: {wheel}: permission denied (cannot read it)"
         )
+
+
+# ------------------------------------------------------------------ 4. name collisions
+
+
+def _one_lib_wheel(
+    builder: _Builder, dist: str, extra: dict[str, bytes | Path] | None = None
+) -> tuple[Path, Path, Path]:
+    """A wheel whose extension pkg/a needs libsame.so.1 (value 1) from ``libs``."""
+    one = builder.lib("same.c", "libsame.so.1", defines=["SAME_VALUE=1"])
+    libs = builder.dir("libs")
+    placed = builder.place("libs", one)
+    ext = builder.ext("ext.c", "a", defines=["MODNAME=a"], needs=[one])
+    members: dict[str, bytes | Path] = {"pkg/__init__.py": b"", f"pkg/{ext.name}": ext}
+    members.update(extra or {})
+    return builder.wheel(dist, "1.0", members), libs, placed
+
+
+def _graft_member(dist: str, library: Path) -> str:
+    digest = hashlib.sha256(library.read_bytes()).hexdigest()
+    return f"{dist}.libs/{hashed_name(library.name, digest)}"
+
+
+def test_input_member_at_the_graft_path_is_refused(builder: _Builder, tmp_path: Path) -> None:
+    one = builder.lib("same.c", "libsame.so.1", defines=["SAME_VALUE=1"])
+    squatter = _graft_member("coll", one)
+    wheel, libs, _ = _one_lib_wheel(builder, "coll", {squatter: b"not the library\n"})
+    proc = run_wheelfix("repair", wheel, "-w", tmp_path / "out", ld_library_path=[libs])
+    assert proc.returncode == 15, proc.stderr
+    assert one_error_line(proc.stderr) == (
+        f"wheelfix: error: {wheel}!{squatter}: the wheel already has this member, where"
+        f" repair must write the grafted library {libs / 'libsame.so.1'}"
+    )
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_a_file_named_like_the_libs_directory_is_refused(builder: _Builder, tmp_path: Path) -> None:
+    wheel, libs, _ = _one_lib_wheel(builder, "collfile", {"collfile.libs": b"a file\n"})
+    proc = run_wheelfix("repair", wheel, "-w", tmp_path / "out", ld_library_path=[libs])
+    assert proc.returncode == 15, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert line.startswith(f"wheelfix: error: {wheel}!collfile.libs: is a file, but repair")
+
+
+def test_member_at_the_moved_script_path_is_refused(builder: _Builder, tmp_path: Path) -> None:
+    one = builder.lib("same.c", "libsame.so.1", defines=["SAME_VALUE=1"])
+    libs = builder.dir("libs")
+    builder.place("libs", one)
+    prog = builder.exe("prog.c", "prog", needs=[one])
+    wheel = builder.wheel(
+        "collscript",
+        "1.0",
+        {
+            "collscript-1.0.data/scripts/prog": prog,
+            "collscript.scripts/prog": b"#!/bin/sh\necho squatter\n",
+        },
+    )
+    proc = run_wheelfix("repair", wheel, "-w", tmp_path / "out", ld_library_path=[libs])
+    assert proc.returncode == 15, proc.stderr
+    assert one_error_line(proc.stderr).startswith(
+        f"wheelfix: error: {wheel}!collscript.scripts/prog: the wheel already has this member"
+    )
+
+
+def test_two_inputs_with_one_output_name(builder: _Builder, tmp_path: Path) -> None:
+    """Same file name from two directories: the second must not replace the first's output."""
+    wheel, libs, _ = _one_lib_wheel(builder, "twin")
+    other = tmp_path / "elsewhere" / wheel.name
+    other.parent.mkdir()
+    shutil.copyfile(wheel, other)
+    out = tmp_path / "out"
+    proc = run_wheelfix("repair", wheel, other, "-w", out, ld_library_path=[libs])
+    assert proc.returncode == 11, proc.stderr
+    (output,) = out.iterdir()
+    assert proc.stdout.splitlines() == [str(output)]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("wheelfix: error: ")]
+    assert errors == [
+        f"wheelfix: error: {output}: was already written by this run from another input of"
+        " the same name"
+    ]
+
+
+def test_output_that_would_replace_the_input_is_refused(builder: _Builder, tmp_path: Path) -> None:
+    wheel, libs, _ = _one_lib_wheel(builder, "inplace")
+    before = wheel.read_bytes()
+    proc = run_wheelfix(
+        "repair", "--no-update-tags", wheel, "-w", wheel.parent, ld_library_path=[libs]
+    )
+    assert proc.returncode == 11, proc.stderr
+    assert one_error_line(proc.stderr) == (
+        f"wheelfix: error: {wheel}: is the input wheel itself (choose a -w directory other"
+        " than its own)"
+    )
+    assert wheel.read_bytes() == before
+    assert sorted(p.name for p in wheel.parent.iterdir()) == [wheel.name]
+
+
+# ------------------------------------------------------------------ 5. option abuse
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("/../escape", "'/'-separated parts may not be empty, '.' or '..'"),
+        ("/a//b", "'/'-separated parts may not be empty, '.' or '..'"),
+        (".libs:/tmp", "a ':' would split the RPATH in two"),
+        (".$ORIGIN", "a '$' would be expanded by the loader ($ORIGIN, $LIB, $PLATFORM)"),
+        ("-1.0.dist-info", "a directory ending in .dist-info or .data would be taken"),
+        ("/x.data", "a directory ending in .dist-info or .data would be taken"),
+        ("a\\b", "a backslash is not allowed in wheel member names"),
+        (".li\nbs", "control characters are not allowed"),
+    ],
+)
+def test_bad_lib_sdir_is_a_usage_error(tmp_path: Path, value: str, reason: str) -> None:
+    wheel = tmp_path / f"x-1.0-{python_wheel_tag()}.whl"
+    proc = run_wheelfix("repair", "-L", value, wheel, "-w", tmp_path / "out")
+    assert proc.returncode == 2, proc.stderr
+    assert reason in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_nested_lib_sdir_installs_and_imports(builder: _Builder, tmp_path: Path) -> None:
+    wheel, libs, _ = _one_lib_wheel(builder, "nested")
+    out = _repair(wheel, tmp_path / "out", "-L", "/_vendor/libs", libs=[libs])
+    with zipfile.ZipFile(out) as archive:
+        assert any(n.startswith("nested/_vendor/libs/libsame-") for n in archive.namelist())
+    stdout = _install_and_run(out, tmp_path / "site", "import pkg.a; print(pkg.a.value())", [libs])
+    assert stdout.split() == ["1"]
+
+
+# ------------------------------------------------------------------ 7. small promises
+
+
+def test_empty_ld_library_path_entry_means_the_current_directory(
+    builder: _Builder, tmp_path: Path
+) -> None:
+    wheel, libs, placed = _one_lib_wheel(builder, "cwdlib")
+    for value in (":/nonexistent", "/nonexistent:", "/nonexistent::/also-not", "/nonexistent;"):
+        proc = subprocess.run(
+            wheelfix_command("show", "--json", wheel),
+            env=wheelfix_env(extra={"LD_LIBRARY_PATH": value}),
+            cwd=libs,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["external_libs"] == {"libsame.so.1": str(placed)}, value
+
+
+def _rewrite_member(wheel: Path, name: str, edit: Callable[[bytes], bytes]) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        items = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info, data in items:
+            archive.writestr(info, edit(data) if info.filename == name else data)
+
+
+@pytest.mark.parametrize("algorithm", ["md5", "sha1", "whirlpool"])
+def test_record_hash_that_cannot_be_checked_is_an_error(builder: _Builder, algorithm: str) -> None:
+    wheel, libs, _ = _one_lib_wheel(builder, "badhash")
+    _rewrite_member(
+        wheel,
+        "badhash-1.0.dist-info/RECORD",
+        lambda data: data.replace(
+            b"pkg/__init__.py,sha256=", f"pkg/__init__.py,{algorithm}=".encode()
+        ),
+    )
+    proc = run_wheelfix("show", wheel, ld_library_path=[libs])
+    assert proc.returncode == 5, proc.stderr
+    assert one_error_line(proc.stderr) == (
+        f"wheelfix: error: {wheel}: badhash-1.0.dist-info/RECORD: line 1 ('pkg/__init__.py'):"
+        f" hash algorithm '{algorithm}' cannot be checked (PEP 427 wants sha256 or stronger)"
+    )
+
+
+def test_grafted_library_loses_its_libpython_needed(builder: _Builder, tmp_path: Path) -> None:
+    fake = builder.lib("fakepy.c", f"libpython{sys.version_info[0]}.{sys.version_info[1]}.so.1.0")
+    one = builder.lib("same.c", "libsame.so.1", defines=["SAME_VALUE=3"], needs=[fake])
+    libs = builder.dir("libs")
+    builder.place("libs", one)  # the fake libpython stays out of every search path
+    ext = builder.ext("ext.c", "a", defines=["MODNAME=a"], needs=[one])
+    wheel = builder.wheel("pylink", "1.0", {"pkg/__init__.py": b"", f"pkg/{ext.name}": ext})
+    proc = run_wheelfix("repair", wheel, "-w", tmp_path / "out", ld_library_path=[libs])
+    assert proc.returncode == 0, proc.stderr
+    out = Path(proc.stdout.strip())
+    assert f"removing the DT_NEEDED entry {fake.name}" in proc.stderr
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(out) as archive:
+        archive.extractall(unpacked)
+        (graft,) = [n for n in archive.namelist() if n.startswith("pylink.libs/")]
+    readelf = subprocess.run(
+        ["readelf", "-d", "-W", str(unpacked / graft)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "libpython" not in readelf
+    stdout = _install_and_run(out, tmp_path / "site", "import pkg.a; print(pkg.a.value())", [libs])
+    assert stdout.split() == ["3"]

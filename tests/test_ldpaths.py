@@ -15,6 +15,7 @@ from wheelfix.ldpaths import (
     default_dirs,
     load_search_paths,
     parse_ld_so_conf,
+    split_library_path,
     split_path_list,
     system_dirs,
 )
@@ -125,9 +126,26 @@ def test_split_path_list() -> None:
     assert split_path_list("/a::/b:") == ("/a", "/b")
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", ()),
+        ("/a", ("/a",)),
+        ("/a::/b", ("/a", ".", "/b")),
+        (":/a", (".", "/a")),
+        ("/a:", ("/a", ".")),
+        ("/a;/b", ("/a", "/b")),
+        (":", (".", ".")),
+    ],
+)
+def test_split_library_path_like_glibc(value: str, expected: tuple[str, ...]) -> None:
+    """glibc splits LD_LIBRARY_PATH on ':' and ';'; an empty entry is the current directory."""
+    assert split_library_path(value) == expected
+
+
 ENV = {
     "AUDITWHEEL_LD_LIBRARY_PATH": "/aw1:/aw2",
-    "LD_LIBRARY_PATH": "/ld1::/ld2:/aw1",
+    "LD_LIBRARY_PATH": "/ld1:/ld2;/aw1",
     "PATH": "/usr/bin",
 }
 

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
@@ -364,6 +364,35 @@ def _validate_plat(ctx: click.Context, param: click.Parameter, value: str) -> st
     return value
 
 
+_LIB_SDIR_FORBIDDEN = {
+    ":": "a ':' would split the RPATH in two",
+    "$": "a '$' would be expanded by the loader ($ORIGIN, $LIB, $PLATFORM)",
+    "\\": "a backslash is not allowed in wheel member names",
+}
+
+
+def lib_sdir_problem(value: str) -> str | None:
+    """Why ``-L VALUE`` would make a broken wheel, or None when it is safe (pure)."""
+    for char, reason in _LIB_SDIR_FORBIDDEN.items():
+        if char in value:
+            return reason
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "control characters are not allowed"
+    first, *rest = value.split("/")
+    if any(part in ("", ".", "..") for part in rest):
+        return "'/'-separated parts may not be empty, '.' or '..'"
+    if any(part.endswith((".dist-info", ".data")) for part in (first, *rest)):
+        return "a directory ending in .dist-info or .data would be taken for wheel metadata"
+    return None
+
+
+def _validate_lib_sdir(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    problem = lib_sdir_problem(value)
+    if problem is not None:
+        raise click.BadParameter(f"{value!r}: {problem}")
+    return value
+
+
 def _zip_epoch(environ: Mapping[str, str]) -> int | None:
     value = environ.get("SOURCE_DATE_EPOCH")
     if value is None or value == "":
@@ -420,6 +449,7 @@ def _copy_pure(wheel: Path, wheel_dir: Path, settings: ZipSettings) -> Path:
     "--lib-sdir",
     default=".libs",
     show_default=True,
+    callback=_validate_lib_sdir,
     help="Suffix of the directory for grafted libraries: <dist><SUFFIX>.",
 )
 @click.option(
@@ -492,10 +522,15 @@ def repair(
         zip=settings,
     )
     failures: list[int] = []
+    written: list[Path] = []
     for wheel in wheels:
         try:
             with _errors_reported(verbose):
-                _repair_one(wheel, audit_opts, repair_opts, allow_pure_python_wheel, verbose)
+                written.append(
+                    _repair_one(
+                        wheel, audit_opts, repair_opts, allow_pure_python_wheel, verbose, written
+                    )
+                )
         except SystemExit as exit_:
             code = int(exit_.code or 1)
             if code > 128:  # a signal or a broken stdout: stop the whole run
@@ -511,7 +546,8 @@ def _repair_one(
     repair_opts: RepairOptions,
     allow_pure: bool,
     verbose: bool,
-) -> None:
+    written: Sequence[Path],
+) -> Path:
     from wheelfix.pipeline import repair as run_repair
 
     def progress(message: str) -> None:
@@ -519,17 +555,19 @@ def _repair_one(
             click.echo(f"wheelfix: {message}", err=True)
 
     try:
-        result = run_repair(wheel, audit_opts, repair_opts, progress)
+        result = run_repair(wheel, audit_opts, repair_opts, progress, written=written)
     except NonPlatformWheelError:
         if allow_pure and _is_pure_name(wheel):
-            click.echo(str(_copy_pure(wheel, repair_opts.wheel_dir, repair_opts.zip)))
-            return
+            copied = _copy_pure(wheel, repair_opts.wheel_dir, repair_opts.zip)
+            click.echo(str(copied))
+            return copied
         raise
     for library in result.plan.grafted:
         click.echo(
             f"wheelfix: grafted {library.original} ({library.source}) as {library.member}", err=True
         )
     click.echo(str(result.output))
+    return result.output
 
 
 @main.command(

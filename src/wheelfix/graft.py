@@ -8,7 +8,7 @@ Carrying the plan out (reading, rewriting, writing) is the pipeline's job, throu
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -276,3 +276,38 @@ def libraries_to_hash(audit: Audit, target: Policy) -> list[Path]:
         if path is not None
     }
     return sorted(paths)
+
+
+def check_output_names(wheel: str, input_names: Iterable[str], plan: GraftPlan) -> None:
+    """Refuse a plan whose output would hold one path twice, or a file where a directory goes.
+
+    Run before anything is written. The input may already have a member where repair wants
+    to put a grafted library or a moved script, or a *file* named like the libs directory;
+    either would make a wheel that installs wrongly (or that overwrites the member).
+    """
+    moved_away = set(plan.moves)
+    outputs: dict[str, str] = {}
+    for name in input_names:
+        if name not in moved_away:
+            outputs[name] = f"the input member {name}"
+    new = [(str(g.member), f"the grafted library {g.source}") for g in plan.grafted]
+    new += [
+        (str(target), f"the moved executable {source}") for source, target in plan.moves.items()
+    ]
+    for name, what in sorted(set(new)):
+        if name in outputs and outputs[name] != what:
+            raise NameCollisionError(
+                f"{wheel}!{name}",
+                f"the wheel already has this member, where repair must write {what}",
+            )
+        outputs[name] = what
+    for name in sorted(outputs):
+        parent = posixpath.dirname(name)
+        while parent:
+            if parent in outputs:
+                raise NameCollisionError(
+                    f"{wheel}!{parent}",
+                    f"is a file, but repair must write {outputs[name]} inside a directory"
+                    " of this name",
+                )
+            parent = posixpath.dirname(parent)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,18 @@ class SearchPaths:
 def split_path_list(value: str) -> tuple[str, ...]:
     """Split a colon-separated path list; empty entries are dropped."""
     return tuple(p for p in value.split(":") if p)
+
+
+def split_library_path(value: str) -> tuple[str, ...]:
+    """Split ``LD_LIBRARY_PATH`` as glibc's loader does.
+
+    Entries are separated by ``:`` or ``;``, and an empty entry (``a::b``, a leading or
+    trailing separator) means the current directory. A variable that is empty as a whole is
+    ignored.
+    """
+    if not value:
+        return ()
+    return tuple(p or "." for p in re.split("[:;]", value))
 
 
 def parse_ld_so_conf(path: str, sysroot: Path | None, seen: set[str] | None = None) -> list[str]:
@@ -157,9 +170,9 @@ def load_search_paths(
     ``AUDITWHEEL_LD_LIBRARY_PATH`` remains from the environment.
     """
     environ = os.environ if environ is None else environ
-    env = list(split_path_list(environ.get("AUDITWHEEL_LD_LIBRARY_PATH", "")))
+    env = list(split_library_path(environ.get("AUDITWHEEL_LD_LIBRARY_PATH", "")))
     if ldpaths is None:
-        env.extend(split_path_list(environ.get("LD_LIBRARY_PATH", "")))
+        env.extend(split_library_path(environ.get("LD_LIBRARY_PATH", "")))
         system = system_dirs(libc, arch, elf_class, sysroot)
     else:
         system = split_path_list(ldpaths)

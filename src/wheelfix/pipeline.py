@@ -7,15 +7,22 @@ pipeline reads no global state itself and never prints.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol
 
 from wheelfix.elf import ElfEdit, apply_edit, page_size_for, parse_info, read_header
-from wheelfix.errors import InputFileError, InvalidElfError, VerificationError
-from wheelfix.graft import GraftedLibrary, GraftOptions, GraftPlan, libraries_to_hash, plan_graft
+from wheelfix.errors import InputFileError, InvalidElfError, OutputError, VerificationError
+from wheelfix.graft import (
+    GraftedLibrary,
+    GraftOptions,
+    GraftPlan,
+    check_output_names,
+    libraries_to_hash,
+    plan_graft,
+)
 from wheelfix.hostfile import open_regular, read_regular
 from wheelfix.isolation import ElfWorker
 from wheelfix.ldpaths import SearchPaths, load_search_paths
@@ -230,9 +237,18 @@ class RepairResult:
 
 
 def repair(
-    path: Path, audit_options: AuditOptions, options: RepairOptions, progress: Progress = QUIET
+    path: Path,
+    audit_options: AuditOptions,
+    options: RepairOptions,
+    progress: Progress = QUIET,
+    *,
+    written: Collection[Path] = (),
 ) -> RepairResult:
-    """Repair one wheel: audit, choose the target, graft, rewrite, retag, write atomically."""
+    """Repair one wheel: audit, choose the target, graft, rewrite, retag, write atomically.
+
+    ``written`` holds the outputs earlier wheels of the same run produced: a wheel that would
+    replace one of them (two inputs of the same name from different directories) is refused.
+    """
     requested = parse_plat(options.plat)
     if requested is not None and requested.libc is Libc.MUSL:
         audit_options = replace(audit_options, musl_policy=requested.base)
@@ -242,6 +258,7 @@ def repair(
         progress(f"{path.name}: target {target.name}")
         digests = {p: _sha256_file(p) for p in libraries_to_hash(result, target)}
         plan = plan_graft(result, target, digests, GraftOptions(options.lib_sdir, options.strip))
+        check_output_names(str(path), (m.path for m in reader.members), plan)
         for warning in plan.warnings:
             progress(f"warning: {warning}")
         name = reader.name
@@ -251,6 +268,7 @@ def repair(
             update=options.update_tags,
         )
         output = options.wheel_dir / retag_filename(name, platforms)
+        _check_output_path(path, output, written)
         for stale in prepare_output_dir(options.wheel_dir):
             progress(f"removed {stale.name}, left by a killed wheelfix run")
         with (
@@ -270,6 +288,21 @@ def repair(
                     writer.add(member.name, member.produce(), member.mode)
             writer.finish(reader.dist_info)
     return RepairResult(output=output, target=target, plan=plan)
+
+
+def _check_output_path(source: Path, output: Path, written: Collection[Path]) -> None:
+    if output in written:
+        raise OutputError(
+            str(output), "was already written by this run from another input of the same name"
+        )
+    try:
+        same = output.exists() and output.samefile(source)
+    except OSError:
+        same = False
+    if same:
+        raise OutputError(
+            str(output), "is the input wheel itself (choose a -w directory other than its own)"
+        )
 
 
 def _sha256_file(path: Path) -> str:

@@ -22,15 +22,22 @@ def hash_digest(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}=" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
+RECORD_ALGORITHMS = frozenset(
+    {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b", "blake2s"}
+)
+"""Hashes a RECORD may use: PEP 427 asks for sha256 or stronger (md5 and sha1 are refused)."""
+
+
 def matches_record_hash(expected: str, data: bytes) -> bool:
     """Whether ``data`` has the RECORD hash ``expected`` (e.g. ``sha256=...``).
 
-    An algorithm hashlib does not know cannot be checked, so it counts as a match.
+    A hash that cannot be checked (an algorithm outside :data:`RECORD_ALGORITHMS`) never
+    matches; :func:`parse_record` already refuses such rows.
     """
-    try:
-        return hash_digest(data, expected.partition("=")[0]) == expected
-    except ValueError:
-        return True
+    algorithm = expected.partition("=")[0]
+    if algorithm not in RECORD_ALGORITHMS:
+        return False
+    return hash_digest(data, algorithm) == expected
 
 
 def _csv_row(fields: Iterable[str]) -> str:
@@ -82,6 +89,12 @@ def _parse_hash(row_number: int, path: str, value: str) -> str:
     if not sep or not algorithm or not digest:
         raise InvalidWheelError(
             _SUBJECT, f"line {row_number} ({path!r}): hash {value!r} is not '<algorithm>=<digest>'"
+        )
+    if algorithm not in RECORD_ALGORITHMS:
+        raise InvalidWheelError(
+            _SUBJECT,
+            f"line {row_number} ({path!r}): hash algorithm {algorithm!r} cannot be checked"
+            " (PEP 427 wants sha256 or stronger)",
         )
     return value
 
