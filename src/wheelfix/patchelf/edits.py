@@ -107,21 +107,14 @@ def patch(data: bytes, opts: Options, emit: Emit, debug: Emit) -> Patch:
 # --------------------------------------------------------------------------- helpers
 
 
-def add_entry(state: Patch, tag: int, value: int, string: str | None = None) -> bool:
-    """Add a ``.dynamic`` entry in place if a DT_NULL slot is spare; False if it is not."""
+def add_entry(state: Patch, tag: int, value: int) -> None:
+    """Add a ``.dynamic`` entry at the top (a spare slot, or ``.dynamic`` moves)."""
     view = state.work.view
     _, slots = view.dynamic_span()
     if len(view.dynamic()) >= slots:
         raise PatchelfError("setSubstr: write extends past end of section")
-    if string is not None:
-        found = state.work.find_string(string)
-        if found is None:
-            return False
-        value = found
-    if state.work.insert_entries([(tag, value)]):
-        state.changed = True
-        return True
-    return False
+    state.work.insert_entries([(tag, value)])
+    state.changed = True
 
 
 def _set_os_abi(state: Patch, name: str) -> None:
@@ -166,16 +159,16 @@ def _set_soname(state: Patch, new: str) -> None:
         return
     state.debug(f"new SONAME is '{new}'\n")
     if not entries:
-        if not add_entry(state, DT_SONAME, 0, new):
-            state.defer(soname=new)
+        add_entry(state, DT_SONAME, work.add_string(new))
         return
     entry = entries[-1]
     found = work.find_string(new)
+    if found is None and not (
+        work.exclusive(entry.value, {"dyn14"}) and work.overwrite_string(entry.value, new)
+    ):
+        found = work.add_string(new)
     if found is not None:
         work.set_entry(entry, value=found)
-    elif not (work.exclusive(entry.value, {"dyn14"}) and work.overwrite_string(entry.value, new)):
-        state.defer(soname=new)
-        return
     work.refresh()
     state.changed = True
 
@@ -191,7 +184,8 @@ def _set_interpreter(state: Patch, new: str) -> None:
         work.data[offset : offset + size] = raw + b"\0" * (size - len(raw))
         state.changed = True
     else:
-        state.defer(interpreter=new)
+        work.new_interp = raw
+        state.changed = True
 
 
 def _execstack(state: Patch) -> None:
@@ -216,7 +210,8 @@ def _execstack(state: Patch) -> None:
         work.make_gnu_stack(spare[0].index, flags)
         state.changed = True
     else:
-        state.defer(gnu_stack_flags=flags)
+        work.stack_flags = flags
+        state.changed = True
 
 
 def _remove_needed(state: Patch, names: set[str]) -> None:
@@ -247,15 +242,13 @@ def _replace_needed(state: Patch, renames: dict[str, str]) -> None:
             continue
         state.debug(f"replacing DT_NEEDED entry '{old}' with '{new}'\n")
         found = work.find_string(new)
+        if found is None and not (
+            work.exclusive(entry.value, {"dyn1", "needfile"})
+            and work.overwrite_string(entry.value, new)
+        ):
+            found = work.add_string(new)
         if found is not None:
             work.set_entry(entry, value=found)
-        elif work.exclusive(entry.value, {"dyn1", "needfile"}) and work.overwrite_string(
-            entry.value, new
-        ):
-            pass
-        else:
-            deferred[old] = new
-            continue
         state.changed = True
         work.refresh()
     if work.view.tagged(DT_VERNEEDNUM):
@@ -265,10 +258,10 @@ def _replace_needed(state: Patch, renames: dict[str, str]) -> None:
             new = renames.get(name)
             if new is None or new == name or name in deferred:
                 continue
-            found = work.find_string(new) if linked else None
-            if found is None:
+            if not linked:
                 deferred[name] = new
                 continue
+            found = work.add_string(new)
             work.pack("I", position, found)
             state.changed = True
     if deferred:
@@ -281,12 +274,12 @@ def _add_needed(state: Patch, names: list[str]) -> None:
     work = state.work
     work.view.require(".dynamic")
     work.view.strtab()
-    found = [work.find_string(name) for name in names]
-    if state.plan.is_empty and None not in found and work.view.free_slots() >= len(names):
-        work.insert_entries([(DT_NEEDED, index) for index in found if index is not None])
-        state.changed = True
-    else:
-        state.defer(add_needed=tuple(names))
+    view = work.view
+    _, slots = view.dynamic_span()
+    if len(view.dynamic()) >= slots:
+        raise PatchelfError("setSubstr: write extends past end of section")
+    work.insert_entries([(DT_NEEDED, work.add_string(name)) for name in names])
+    state.changed = True
 
 
 def _clear_versions(state: Patch, symbols: set[str]) -> None:
@@ -318,8 +311,8 @@ def _no_default_lib(state: Patch) -> None:
         state.work.set_entry(flags[0], value=flags[0].value | DF_1_NODEFLIB)
         state.work.refresh()
         state.changed = True
-    elif not add_entry(state, DT_FLAGS_1, DF_1_NODEFLIB):
-        state.defer(add_entries=(*state.plan.add_entries, (DT_FLAGS_1, DF_1_NODEFLIB)))
+    else:
+        add_entry(state, DT_FLAGS_1, DF_1_NODEFLIB)
 
 
 def _rename_symbols(state: Patch, renames: dict[str, str]) -> None:

@@ -73,8 +73,10 @@ class DynEntry:
 class ElfView:
     """A checked, read-only view of one ELF file's bytes."""
 
-    def __init__(self, data: bytes | bytearray) -> None:
+    def __init__(self, data: bytes | bytearray, extra_strings: bytes = b"") -> None:
         self.data = data
+        self.extra_strings = extra_strings
+        """Strings appended to ``.dynstr`` that are not in the file yet (see ``inplace``)."""
         _check_ident(data)
         self.is64 = data[4] == 2
         self.end = "<" if data[5] == 1 else ">"
@@ -220,7 +222,7 @@ class ElfView:
         table = bytes(self.data[offset : offset + size])
         if not table or table[-1] != 0:
             raise PatchelfError("string table is not NUL-terminated")
-        return offset, table
+        return offset, table + self.extra_strings
 
     def string(self, index: int) -> str:
         """The ``.dynstr`` string at ``index``."""

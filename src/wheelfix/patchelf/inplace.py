@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 from wheelfix.patchelf import PatchelfError
+from wheelfix.patchelf.append import Growth
 from wheelfix.patchelf.elfview import DynEntry, ElfView, Section, string_at
 
 _MAX_RECORDS = 1 << 16  # loop guard for version chains
@@ -26,10 +27,44 @@ class InPlace:
     def __init__(self, data: bytes) -> None:
         self.data = bytearray(data)
         self.view = ElfView(self.data)
+        self.extra_strings = bytearray()
+        """Strings for ``.dynstr`` that did not fit: the table moves (``append``)."""
+        self.new_entries: list[tuple[int, int]] = []
+        """Entries for the top of ``.dynamic`` that found no spare slot."""
+        self.new_interp: bytes | None = None
+        """A new ``.interp`` too long for the old one."""
+        self.stack_flags: int | None = None
+        """Flags of a PT_GNU_STACK to add (no slot for it in the program headers)."""
 
     def refresh(self) -> None:
         """Re-read the headers after bytes changed."""
-        self.view = ElfView(self.data)
+        self.view = ElfView(self.data, bytes(self.extra_strings))
+
+    def growth(self) -> Growth:
+        """What must move to the end of the file for the edits that did not fit."""
+        dynstr = dynamic = None
+        if self.extra_strings:
+            offset, size = self.view.span(self.view.require(".dynstr"))
+            dynstr = bytes(self.data[offset : offset + size]) + bytes(self.extra_strings)
+        if self.new_entries:
+            fmt = "qQ" if self.view.is64 else "iI"
+            entries = self.new_entries + [(e.tag, e.value) for e in self.view.dynamic()]
+            entries += [(0, 0)] * 8  # the terminator and spare slots for later edits
+            dynamic = b"".join(struct.pack(self.view.end + fmt, *e) for e in entries)
+        return Growth(self.new_interp, dynstr, dynamic, self.stack_flags)
+
+    def _table_size(self) -> int:
+        return self.view.require(".dynstr").sh_size
+
+    def add_string(self, text: str) -> int:
+        """Index of ``text`` in ``.dynstr``: an existing copy, or a new appended one."""
+        found = self.find_string(text)
+        if found is not None:
+            return found
+        index = self._table_size() + len(self.extra_strings)
+        self.extra_strings += text.encode("utf-8", "surrogateescape") + b"\0"
+        self.refresh()
+        return index
 
     def pack(self, fmt: str, offset: int, *values: int) -> None:
         """``struct.pack_into`` in the file's byte order."""
@@ -48,10 +83,13 @@ class InPlace:
         )
 
     def insert_entries(self, entries: list[tuple[int, int]]) -> bool:
-        """Put ``entries`` at the top of ``.dynamic`` using spare DT_NULL slots, as patchelf
-        orders them; False (nothing written) when there are not enough spare slots."""
-        if not entries or self.view.free_slots() < len(entries):
-            return not entries
+        """Put ``entries`` at the top of ``.dynamic``, as patchelf orders them: in spare
+        DT_NULL slots, or (when there are too few) in a moved ``.dynamic`` (see growth)."""
+        if not entries:
+            return True
+        if self.view.free_slots() < len(entries):
+            self.new_entries = entries + self.new_entries
+            return True
         offset, _ = self.view.dynamic_span()
         size = self.view.dyn_size
         used = len(self.view.dynamic()) + 1  # with the terminator
@@ -120,7 +158,7 @@ class InPlace:
         table_offset, table = self.view.strtab()
         old_len = table.index(b"\0", index) - index
         raw = text.encode("utf-8", "surrogateescape")
-        if len(raw) > old_len:
+        if len(raw) > old_len or index >= self._table_size():
             return False
         start = table_offset + index
         self.data[start : start + old_len] = filler * old_len
@@ -130,6 +168,8 @@ class InPlace:
     def taint_string(self, index: int) -> None:
         """Overwrite an unused old string with ``X`` bytes, as patchelf does to old rpaths."""
         table_offset, table = self.view.strtab()
+        if index >= self._table_size():
+            return
         old_len = table.index(b"\0", index) - index
         start = table_offset + index
         self.data[start : start + old_len] = b"X" * old_len

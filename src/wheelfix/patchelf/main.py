@@ -15,6 +15,7 @@ from typing import Callable, TextIO
 
 from wheelfix.elf import page_size_for
 from wheelfix.patchelf import PatchelfError, args
+from wheelfix.patchelf.append import page_size, relocate
 from wheelfix.patchelf.edits import Patch, patch
 from wheelfix.patchelf.elfview import DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, ElfView
 from wheelfix.patchelf.files import read_bytes, read_text, write_bytes
@@ -66,11 +67,15 @@ def _patch_file(
 
     state = patch(data, opts, emit, debug)
     result = bytes(state.work.data)
+    growth = state.work.growth()
+    if not growth.is_empty:
+        debug("moving the grown tables to a segment at the end of the file\n")
+        _warn_unnamed_sections(state)
+        result = relocate(result, growth, page_size(state.work.view.e_machine, opts.page_size))
     if not state.plan.is_empty:
         from wheelfix.patchelf.lief_ops import rewrite
 
         debug("rewriting the file with LIEF\n")
-        _warn_unnamed_sections(state)
         result = rewrite(result, state.plan)
         _check_landed(result, state)
     target = opts.output or name

@@ -97,19 +97,15 @@ def _store(state: Patch, entries: list[DynEntry], current: str | None, new: str)
                 work.refresh()
                 return
     state.debug(f"new rpath is '{new}'\n")
-    found = work.find_string(new)
-    if found is not None and entries:
+    index = work.add_string(new)
+    if entries:
         for entry in entries:
-            work.set_entry(entry, value=found)
+            work.set_entry(entry, value=index)
         work.refresh()
         return
-    if found is not None and not entries:
-        from wheelfix.patchelf.edits import add_entry
+    from wheelfix.patchelf.edits import add_entry
 
-        tag = DT_RPATH if state.opts.force_rpath else DT_RUNPATH
-        if add_entry(state, tag, found):
-            return
-    state.defer(rpath=new, rpath_tag=DT_RPATH if state.opts.force_rpath else DT_RUNPATH)
+    add_entry(state, DT_RPATH if state.opts.force_rpath else DT_RUNPATH, index)
 
 
 def shrink(
