@@ -16,7 +16,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from wheelfix.isolation import memory_budget, size_limit
 from wheelfix.patchelf import PatchelfError
 
 try:
@@ -62,6 +61,8 @@ class Rewrite:
 
 def rewrite(data: bytes, plan: Rewrite) -> bytes:
     """Apply ``plan`` to ``data`` in a worker process; the rewritten bytes."""
+    from wheelfix.isolation import size_limit  # imports LIEF: only when LIEF is needed
+
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         try:
@@ -77,6 +78,8 @@ def rewrite(data: bytes, plan: Rewrite) -> bytes:
 
 def _capped_rewrite(data: bytes, plan: Rewrite) -> bytes:
     """In the worker: cap the address space, then rewrite."""
+    from wheelfix.isolation import memory_budget
+
     if resource is not None:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = _vm_size() + memory_budget(len(data))

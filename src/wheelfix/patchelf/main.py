@@ -13,13 +13,12 @@ import os
 import sys
 from typing import Callable, TextIO
 
-from wheelfix.elf import page_size_for
 from wheelfix.patchelf import PatchelfError, args
 from wheelfix.patchelf.append import page_size, relocate
 from wheelfix.patchelf.edits import Patch, patch
 from wheelfix.patchelf.elfview import DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, ElfView
 from wheelfix.patchelf.files import read_bytes, read_text, write_bytes
-from wheelfix.verify import describe, verify_elf
+from wheelfix.verify import describe, page_size_for_machine, verify_elf
 
 
 def main(
@@ -89,7 +88,7 @@ def _patch_file(
 def _verify(result: bytes, original: bytes) -> None:
     """Refuse output that breaks a loader invariant the input kept."""
     machine = ElfView(result).e_machine
-    page = page_size_for(machine)
+    page = page_size_for_machine(machine)
     before = {v.rule for v in verify_elf(original, page)}
     new = [v for v in verify_elf(result, page) if v.rule not in before]
     if new:
