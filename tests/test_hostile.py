@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +25,7 @@ from typing import Callable
 import pytest
 
 from runtools import (
+    clean_env,
     one_error_line,
     pip_install,
     run_python,
@@ -504,3 +506,168 @@ def test_grafted_library_loses_its_libpython_needed(builder: _Builder, tmp_path:
     assert "libpython" not in readelf
     stdout = _install_and_run(out, tmp_path / "site", "import pkg.a; print(pkg.a.value())", [libs])
     assert stdout.split() == ["3"]
+
+
+# ------------------------------------------------------------------ 6. broken output, exit 0
+
+
+def test_filtee_of_a_filter_library_is_grafted(builder: _Builder, tmp_path: Path) -> None:
+    """libfilt.so.1 has DT_FILTER libfiltee.so.1 (and a DT_AUXILIARY that does not exist)."""
+    filtee = builder.lib("filtee.c", "libfiltee.so.1")
+    filt = builder.lib(
+        "filter.c",
+        "libfilt.so.1",
+        extra=["-Wl,--filter=libfiltee.so.1", "-Wl,--auxiliary=libnowhere.so.1"],
+    )
+    libs = builder.dir("libs")
+    builder.place("libs", filt)
+    builder.place("libs", filtee)
+    ext = builder.ext("ext.c", "a", defines=["MODNAME=a", "CALL=filt_value"], needs=[filt])
+    wheel = builder.wheel("filt", "1.0", {"pkg/__init__.py": b"", f"pkg/{ext.name}": ext})
+    out = _repair(wheel, tmp_path / "out", libs=[libs])
+    with zipfile.ZipFile(out) as archive:
+        grafted = sorted(n.split("/")[1] for n in archive.namelist() if n.startswith("filt.libs/"))
+        archive.extractall(tmp_path / "unpacked")
+    assert [g.split("-")[0] for g in grafted] == ["libfilt", "libfiltee"], grafted
+    dynamic = subprocess.run(
+        ["readelf", "-d", "-W", str(tmp_path / "unpacked" / "filt.libs" / grafted[0])],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"Filter library: [{grafted[1]}]" in dynamic
+    assert "Auxiliary library: [libnowhere.so.1]" in dynamic
+    stdout = _install_and_run(out, tmp_path / "site", "import pkg.a; print(pkg.a.value())", [libs])
+    assert stdout.split() == ["42"], "the filtee's definition must win"
+
+
+def test_exclude_keeps_the_rpath_entries_excluded_libraries_are_found_through(
+    builder: _Builder, tmp_path: Path
+) -> None:
+    """libexcl.so.1 is excluded; the extension finds it through its absolute DT_RPATH and
+    the grafted libmid through its DT_RUNPATH: both entries must survive the rewrite."""
+    excl_lib = builder.lib("filtee.c", "libexcl.so.1")
+    excl = builder.dir("excl")
+    builder.place("excl", excl_lib)
+    mid = builder.lib(
+        "same.c", "libmid.so.1", defines=["SAME_VALUE=5"], needs=[excl_lib], runpath=str(excl)
+    )
+    libs = builder.dir("libs")
+    builder.place("libs", mid)
+    ext = builder.ext(
+        "ext.c",
+        "a",
+        defines=["MODNAME=a"],
+        needs=[mid, excl_lib],
+        rpath=f"{excl}:{libs}",
+        extra=["-Wl,--no-as-needed"],
+    )
+    wheel = builder.wheel("excl", "1.0", {"pkg/__init__.py": b"", f"pkg/{ext.name}": ext})
+    proc = run_wheelfix(
+        "repair", "--exclude", "libexcl.so.1", wheel, "-w", tmp_path / "out", ld_library_path=[]
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "is excluded" not in proc.stderr  # every excluded use is covered by a kept entry
+    out = Path(proc.stdout.strip())
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(out) as archive:
+        archive.extractall(unpacked)
+        names = archive.namelist()
+    (graft,) = [n for n in names if n.startswith("excl.libs/")]
+    (ext_member,) = [n for n in names if n.startswith("pkg/a.")]
+
+    def paths(member: str) -> list[str]:
+        text = subprocess.run(
+            ["readelf", "-d", "-W", str(unpacked / member)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        found = re.findall(r"\((?:RPATH|RUNPATH)\).*\[(.*)\]", text)
+        return found[0].split(":") if found else []
+
+    assert paths(ext_member) == [str(excl), "$ORIGIN/../excl.libs"]
+    assert paths(graft) == [str(excl)]
+    stdout = _install_and_run(out, tmp_path / "site", "import pkg.a; print(pkg.a.value())", [libs])
+    assert stdout.split() == ["5"]
+
+
+def test_exclude_without_a_covering_entry_warns(builder: _Builder, tmp_path: Path) -> None:
+    """The excluded library was found through LD_LIBRARY_PATH: no entry can be kept."""
+    excl_lib = builder.lib("filtee.c", "libexcl.so.1")
+    one = builder.lib("same.c", "libsame.so.1", defines=["SAME_VALUE=1"])
+    libs = builder.dir("libs")
+    builder.place("libs", one)
+    builder.place("libs", excl_lib)
+    ext = builder.ext(
+        "ext.c", "a", defines=["MODNAME=a"], needs=[one, excl_lib], extra=["-Wl,--no-as-needed"]
+    )
+    wheel = builder.wheel("exclwarn", "1.0", {"pkg/__init__.py": b"", f"pkg/{ext.name}": ext})
+    proc = run_wheelfix(
+        "repair", "--exclude", "libexcl.so.1", wheel, "-w", tmp_path / "out", ld_library_path=[libs]
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        f"wheelfix: warning: pkg/{ext.name}: libexcl.so.1 is excluded (--exclude), not grafted:"
+        " the target system must provide it on its library path"
+    ) in proc.stderr.splitlines()
+
+
+def test_executable_in_data_data_finds_its_grafts_once_installed(
+    builder: _Builder, tmp_path: Path
+) -> None:
+    one = builder.lib("same.c", "libsame.so.1", defines=["SAME_VALUE=9"])
+    libs = builder.dir("libs")
+    builder.place("libs", one)
+    prog = builder.exe("prog.c", "prog", needs=[one])
+    wheel = builder.wheel(
+        "dataexe",
+        "1.0",
+        {"dataexe/__init__.py": b"", "dataexe-1.0.data/data/bin/dataexe-prog": prog},
+    )
+    out = _repair(wheel, tmp_path / "out", libs=[libs])
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            "--disable-pip-version-check",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert install.returncode == 0, install.stderr
+    libs.rename(libs.with_name("libs.gone"))
+    run = subprocess.run(
+        [str(venv / "bin" / "dataexe-prog")],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "prog 9\n"
+
+
+def test_executable_in_data_data_of_an_abi3_wheel_is_refused(
+    builder: _Builder, tmp_path: Path
+) -> None:
+    one = builder.lib("same.c", "libsame.so.1", defines=["SAME_VALUE=9"])
+    libs = builder.dir("libs")
+    builder.place("libs", one)
+    prog = builder.exe("prog.c", "prog", needs=[one])
+    tag = "cp39-abi3-" + python_wheel_tag().split("-", 2)[2]
+    wheel = builder.wheel("dataabi", "1.0", {"dataabi-1.0.data/data/bin/p": prog}, tag=tag)
+    proc = run_wheelfix("repair", wheel, "-w", tmp_path / "out", ld_library_path=[libs])
+    assert proc.returncode == 10, proc.stderr
+    assert "is installed outside site-packages" in one_error_line(proc.stderr)

@@ -405,6 +405,8 @@ class Shop:
         grafted: dict[str, str] = {}
         sources: dict[str, str] = {}
         for line in proc.stderr.splitlines():
+            if line.startswith("wheelfix: warning: "):
+                continue
             match = _GRAFTED_RE.match(line)
             assert match is not None, f"unexpected stderr line: {line!r}"
             soname, source, member = match.groups()

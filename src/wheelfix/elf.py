@@ -94,6 +94,15 @@ class ElfInfo:
     """GNU_PROPERTY_X86_ISA_1_NEEDED bits (0 when absent)."""
     has_dynamic: bool = field(default=True)
     """True when the file has a PT_DYNAMIC segment."""
+    filtees: tuple[Soname, ...] = ()
+    """DT_FILTER names: libraries the loader must open for this filter object."""
+    auxiliaries: tuple[Soname, ...] = ()
+    """DT_AUXILIARY names: filtees the loader opens if it can (their absence is no error)."""
+
+    @property
+    def loaded_names(self) -> tuple[Soname, ...]:
+        """Every library name the loader opens for this object: DT_NEEDED, then the filtees."""
+        return (*self.needed, *self.filtees, *self.auxiliaries)
 
     def python_extension_version(self, filename: str) -> int | None:
         """3 (or 2) when this file is a Python extension for the module its name gives."""
@@ -246,6 +255,10 @@ def _dynamic_string(binary: Any, tag: Any) -> Any | None:
 def _info_from_binary(binary: Any, header: ElfHeader) -> ElfInfo:
     tags = lief.ELF.DynamicEntry.TAG
     needed = tuple(Soname(e.name) for e in binary.dynamic_entries if e.tag == tags.NEEDED)
+    filtees = tuple(Soname(e.name) for e in binary.dynamic_entries if e.tag == tags.FILTER)
+    auxiliaries = tuple(
+        Soname(e.name) for e in binary.dynamic_entries if e.tag == tags.AUXILIARY
+    )
     soname_entry = _dynamic_string(binary, tags.SONAME)
     rpath_entry = _dynamic_string(binary, tags.RPATH)
     runpath_entry = _dynamic_string(binary, tags.RUNPATH)
@@ -289,6 +302,8 @@ def _info_from_binary(binary: Any, header: ElfHeader) -> ElfInfo:
         uses_ucs2=ucs2,
         x86_isa_needed=_x86_isa_needed(binary, header),
         has_dynamic=len(binary.dynamic_entries) > 0,
+        filtees=filtees,
+        auxiliaries=auxiliaries,
     )
 
 
@@ -317,7 +332,8 @@ class ElfEdit:
     """Every change one ELF file needs, decided before anything is written."""
 
     replace_needed: tuple[tuple[Soname, Soname], ...] = ()
-    """DT_NEEDED renames (old, new); the matching ``.gnu.version_r`` file names follow."""
+    """DT_NEEDED (and DT_FILTER/DT_AUXILIARY) renames (old, new); the matching
+    ``.gnu.version_r`` file names follow."""
     remove_needed: tuple[Soname, ...] = ()
     """DT_NEEDED entries to drop, with their version requirements (libpython)."""
     soname: Soname | None = None
@@ -342,6 +358,7 @@ class ElfSummary:
     rpath: tuple[str, ...]
     runpath: tuple[str, ...]
     verneed_files: tuple[str, ...]
+    filtees: tuple[str, ...] = ()
 
 
 def expected_summary(info: ElfInfo, edit: ElfEdit) -> ElfSummary:
@@ -362,6 +379,7 @@ def expected_summary(info: ElfInfo, edit: ElfEdit) -> ElfSummary:
         rpath=rpath,
         runpath=runpath,
         verneed_files=rename(tuple(lib for lib, _ in info.version_requirements)),
+        filtees=rename((*info.filtees, *info.auxiliaries)),
     )
 
 
@@ -414,6 +432,9 @@ def _apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
 def _edit_dynamic(binary: Any, edit: ElfEdit) -> None:
     tags = lief.ELF.DynamicEntry.TAG
     for old, new in edit.replace_needed:
+        for entry in binary.dynamic_entries:
+            if entry.tag in (tags.FILTER, tags.AUXILIARY) and entry.name == old:
+                entry.name = new
         library = binary.get_library(old)
         if library is None:
             continue

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from wheelfix.elf import ElfEdit, Soname, can_strip
-from wheelfix.errors import LibraryNotFoundError, NameCollisionError
+from wheelfix.elf import ElfEdit, ElfInfo, Soname, can_strip
+from wheelfix.errors import LibraryNotFoundError, NameCollisionError, PolicyError
 from wheelfix.policy import Policy
-from wheelfix.resolve import LIBPYTHON_RE, WheelDir, expand_dst
+from wheelfix.resolve import LIBPYTHON_RE, HostDir, WheelDir
+from wheelfix.rpaths import excluded_host_entries, libs_dir_entries, wheel_entries
 from wheelfix.scan import ScannedElf
 from wheelfix.wheel import MemberPath
 
@@ -66,21 +67,6 @@ def hashed_name(filename: str, digest: str) -> str:
     if base.endswith(f"-{short}"):
         return filename
     return f"{base}-{short}{dot}{rest}"
-
-
-def _relative_dir(target: str, start: PurePosixPath) -> str:
-    rel = posixpath.relpath(target, str(start) if str(start) != "." else ".")
-    return "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}"
-
-
-def _kept_rpath(elf: ScannedElf, install_dir: PurePosixPath, arch: str) -> list[str]:
-    """Existing RPATH/RUNPATH entries that point inside the wheel (others are dropped)."""
-    kept = []
-    for entry in (*elf.info.rpath, *elf.info.runpath):
-        expanded = expand_dst(entry, WheelDir(install_dir), "lib", arch)
-        if isinstance(expanded, WheelDir) and entry not in kept:
-            kept.append(entry)
-    return kept
 
 
 def _script_target(elf: ScannedElf, dist: str) -> MemberPath | None:
@@ -140,13 +126,12 @@ def plan_graft(
     moves: dict[MemberPath, MemberPath] = {}
     shims: dict[MemberPath, bytes] = {}
     for elf in scan.elves:
-        out_path = elf.path
-        install_dir = elf.install_path.parent
+        out_path, install_path = elf.path, elf.install_path
         if elf.path in needs:
             moved = _script_target(elf, dist)
             if moved is not None:
                 moves[elf.path], shims[elf.path] = moved, script_shim(moved)
-                out_path, install_dir = moved, PurePosixPath(moved).parent
+                out_path, install_path = moved, PurePosixPath(moved)
         strip = options.strip and can_strip(elf.info)
         if options.strip and not strip:
             warnings.append(
@@ -157,12 +142,30 @@ def plan_graft(
         warnings.extend(_libpython_warning(elf.path, name) for name in libpython)
         edit = ElfEdit(remove_needed=libpython, strip=strip)
         if elf.path in needs:
+            tree = audit.trees[elf.path]
+            kept, uncovered = excluded_host_entries(
+                elf.info,
+                WheelDir(elf.install_path.parent),
+                scan.arch,
+                tree.excluded,
+                tree.excluded_dirs,
+            )
+            warnings.extend(_excluded_warning(elf.path, name) for name in uncovered)
+            to_libs = libs_dir_entries(install_path, libs_dir, scan.reader.name.tags)
+            if to_libs is None:
+                raise PolicyError(
+                    f"{scan.reader.path}!{elf.path}",
+                    "is installed outside site-packages and the path from there to the"
+                    f" grafted libraries in {libs_dir}/ depends on the Python version: only"
+                    " a wheel for one CPython or PyPy version can be repaired",
+                )
             rpath = [
-                *_kept_rpath(elf, elf.install_path.parent, scan.arch),
-                _relative_dir(libs_dir, install_dir),
+                *wheel_entries(elf.info, elf.install_path.parent, scan.arch),
+                *kept,
+                *to_libs,
             ]
             edit = ElfEdit(
-                replace_needed=_renames(elf.info.needed, needs[elf.path], by_source),
+                replace_needed=_renames(elf.info.loaded_names, needs[elf.path], by_source),
                 remove_needed=libpython,
                 rpath=":".join(dict.fromkeys(rpath)),
                 strip=strip,
@@ -170,16 +173,25 @@ def plan_graft(
         if not edit.is_empty:
             edits[out_path] = edit
     for library in grafted:
-        needed, resolved, conflicts = _library_needs(audit, library.source)
-        warnings.extend(conflicts)
-        renames = _renames(needed, resolved, by_source)
-        libpython = _libpython(needed)
+        context = _library_context(audit, library.source)
+        warnings.extend(context.conflicts)
+        renames = _renames(context.info.loaded_names, context.resolved, by_source)
+        libpython = _libpython(context.info.needed)
         warnings.extend(_libpython_warning(library.member, name) for name in libpython)
+        kept, uncovered = excluded_host_entries(
+            context.info,
+            HostDir(str(library.source.parent)),
+            scan.arch,
+            context.excluded,
+            context.excluded_dirs,
+        )
+        warnings.extend(_excluded_warning(library.member, name) for name in uncovered)
+        rpath = [*(["$ORIGIN"] if renames else []), *kept]
         edits[library.member] = ElfEdit(
             replace_needed=renames,
             remove_needed=libpython,
             soname=library.new_name,
-            rpath="$ORIGIN" if renames else "",
+            rpath=":".join(rpath),
             strip=options.strip,
         )
     return GraftPlan(libs_dir, grafted, edits, moves, shims, tuple(warnings))
@@ -235,25 +247,40 @@ def _grafted_libraries(
     return tuple(sorted(chosen.values(), key=lambda g: (g.member, str(g.source))))
 
 
-def _library_needs(
-    audit: Audit, source: Path
-) -> tuple[tuple[Soname, ...], dict[Soname, Path], list[str]]:
-    """A grafted file's DT_NEEDED and the host file each name resolved to in the trees.
+@dataclass(frozen=True)
+class _LibraryContext:
+    """What the trees say about one grafted host file."""
+
+    info: ElfInfo
+    resolved: Mapping[Soname, Path]
+    """Each name it loads -> the host file that name resolved to."""
+    excluded: frozenset[Soname]
+    excluded_dirs: Mapping[Soname, str]
+    conflicts: tuple[str, ...]
+
+
+def _library_context(audit: Audit, source: Path) -> _LibraryContext:
+    """A grafted file's dynamic info and how the trees resolved the names it loads.
 
     The copy gets one set of renames. If two trees resolved one of its names differently
     (possible only through inherited RPATHs), the first tree in member order wins, with a
     warning.
     """
-    needed: tuple[Soname, ...] = ()
+    info: ElfInfo | None = None
     resolved: dict[Soname, Path] = {}
+    excluded: set[Soname] = set()
+    excluded_dirs: dict[Soname, str] = {}
     conflicts: list[str] = []
     for tree_path, tree in sorted(audit.trees.items()):
-        if not any(lib.realpath == source for lib in tree.libraries.values()):
+        mine = [lib for lib in tree.libraries.values() if lib.realpath == source and lib.info]
+        if not mine:
             continue
-        for lib in tree.libraries.values():
-            if lib.realpath == source and lib.info is not None:
-                needed = lib.info.needed
-        for name in needed:
+        info = info or mine[0].info
+        assert info is not None
+        excluded.update(tree.excluded)
+        for name, directory in tree.excluded_dirs.items():
+            excluded_dirs.setdefault(name, directory)
+        for name in info.loaded_names:
             found = tree.libraries.get(name)
             if found is None or found.realpath is None:
                 continue
@@ -264,7 +291,15 @@ def _library_needs(
                 )
                 continue
             resolved.setdefault(name, found.realpath)
-    return needed, resolved, conflicts
+    assert info is not None, f"{source} is grafted but in no tree"
+    return _LibraryContext(info, resolved, frozenset(excluded), excluded_dirs, tuple(conflicts))
+
+
+def _excluded_warning(path: str, name: str) -> str:
+    return (
+        f"{path}: {name} is excluded (--exclude), not grafted: the target system must"
+        " provide it on its library path"
+    )
 
 
 def libraries_to_hash(audit: Audit, target: Policy) -> list[Path]:

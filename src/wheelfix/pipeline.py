@@ -139,7 +139,7 @@ def borrow_loader_resolution(
                     continue
                 merged[name] = borrowed
                 todo.extend(borrowed.needed)
-            result[path] = ElfTree(root=tree.root, libraries=merged, excluded=tree.excluded)
+            result[path] = replace(tree, libraries=merged)
             break
     return result
 

@@ -20,7 +20,7 @@ import fnmatch
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Union
 
@@ -77,8 +77,8 @@ class ResolvedLibrary:
 
     @property
     def needed(self) -> tuple[Soname, ...]:
-        """The library's own DT_NEEDED, when found."""
-        return self.info.needed if self.info is not None else ()
+        """The names the library makes the loader open (DT_NEEDED, filtees), when found."""
+        return self.info.loaded_names if self.info is not None else ()
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,10 @@ class ElfTree:
     libraries: Mapping[Soname, ResolvedLibrary]
     """Every library in the closure, by the name it was asked for, in load order."""
     excluded: frozenset[Soname]
-    """Names skipped because of ``--exclude`` (not resolved, not followed)."""
+    """Names skipped because of ``--exclude`` (not grafted, not followed)."""
+    excluded_dirs: Mapping[Soname, str] = field(default_factory=dict)
+    """Excluded names found through an RPATH/RUNPATH entry -> the directory they were found
+    in (as the loader sees it). Repair keeps such entries so the loader still finds them."""
 
 
 class LibraryCache:
@@ -180,22 +183,48 @@ class Resolver:
         queue: list[tuple[_Node, tuple[_Node, ...]]] = [(start, ())]
         libraries: dict[Soname, ResolvedLibrary] = {}
         excluded: set[Soname] = set()
+        excluded_dirs: dict[Soname, str] = {}
         while queue:
             node, loaders = queue.pop(0)
-            for name in node.info.needed:
+            optional = set(node.info.auxiliaries)
+            for name in node.info.loaded_names:
                 if name in libraries or name in excluded:
                     continue
                 if self._is_excluded(name):
                     excluded.add(name)
+                    found_in = self._excluded_dir(name, node, loaders, root.info.header)
+                    if found_in is not None:
+                        excluded_dirs[name] = found_in
                     continue
                 library, child = self._find(name, node, loaders, root.info.header)
+                if not library.found and name in optional:
+                    continue  # a DT_AUXILIARY filtee the loader may do without
                 if library.realpath is not None and self._is_excluded(str(library.realpath)):
                     excluded.add(name)
+                    if child is not None and library.found_via in ("rpath", "runpath"):
+                        excluded_dirs[name] = str(child.origin.path)
                     continue
                 libraries[name] = library
                 if child is not None:
                     queue.append((child, (*loaders, node)))
-        return ElfTree(root=root, libraries=libraries, excluded=frozenset(excluded))
+        return ElfTree(
+            root=root,
+            libraries=libraries,
+            excluded=frozenset(excluded),
+            excluded_dirs=excluded_dirs,
+        )
+
+    def _excluded_dir(
+        self, name: Soname, node: _Node, loaders: tuple[_Node, ...], root: ElfHeader
+    ) -> str | None:
+        """Where an excluded library would be found through an RPATH/RUNPATH, if it is."""
+        try:
+            library, child = self._find(name, node, loaders, root)
+        except InvalidElfError:
+            return None  # excluded libraries need not be parseable
+        if child is None or library.found_via not in ("rpath", "runpath"):
+            return None
+        return str(child.origin.path)
 
     def _is_excluded(self, value: str) -> bool:
         return any(fnmatch.fnmatch(value, pattern) for pattern in self._exclude)

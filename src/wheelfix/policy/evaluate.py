@@ -143,7 +143,7 @@ def external_refs(tree: ElfTree, policy: Policy) -> ExternalRefs:
     if policy.is_linux:
         return ExternalRefs(policy, {}, {})
     info = tree.root.info
-    todo = _filter_external(info.needed, policy)
+    todo = _filter_external(info.loaded_names, policy)
     closure: list[Soname] = []
     while todo:
         name = todo.pop(0)
