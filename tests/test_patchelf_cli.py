@@ -255,13 +255,15 @@ def _shim_path(tmp_path: Path) -> Path:
         (directory / "patchelf").symlink_to(shim)
     else:  # not installed as a console script (plain checkout): an equivalent launcher
         launcher = directory / "patchelf"
-        launcher.write_text(f"#!{sys.executable}\nfrom wheelfix.patchelf.main import console\nconsole()\n")
+        launcher.write_text(
+            f"#!{sys.executable}\nfrom wheelfix.patchelf.main import console\nconsole()\n"
+        )
         launcher.chmod(0o755)
     return directory
 
 
 @pytest.mark.skipif(sys.version_info < (3, 10), reason="auditwheel 6.8.2 needs Python 3.10")
-def test_auditwheel_repairs_with_the_shim_as_patchelf(scenario, tmp_path: Path) -> None:  # noqa: ANN001
+def test_auditwheel_repairs_with_the_shim_as_patchelf(scenario, tmp_path: Path) -> None:
     sc = scenario("versioned_chain")
     shim_dir = _shim_path(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "PATCHELF_DEBUG")}

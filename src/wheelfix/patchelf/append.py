@@ -174,7 +174,15 @@ def _phdrs(
         if name is not None and name in place:
             size = len(items[name])
             at = place[name]
-            fields = (seg.p_type, seg.p_flags, base_off + at, base_vaddr + at, size, size, seg.p_align)
+            fields = (
+                seg.p_type,
+                seg.p_flags,
+                base_off + at,
+                base_vaddr + at,
+                size,
+                size,
+                seg.p_align,
+            )
         table.append(fields)
         if index == last_load:
             table.append(new_load)

@@ -75,6 +75,12 @@ _FLAGS = {
     "--no-clobber-old-sections": "no_clobber_old_sections",
 }
 
+_SET_OPTIONS = {
+    "--add-needed": "add_needed",
+    "--remove-needed": "remove_needed",
+    "--clear-symbol-version": "clear_symbol_version",
+}
+
 
 @dataclass
 class Options:
@@ -210,9 +216,7 @@ def parse(argv: list[str], read_text: ReadText) -> Options:
     return opts
 
 
-def _with_value(
-    opts: Options, arg: str, value: Callable[[], str], read_text: ReadText
-) -> bool:
+def _with_value(opts: Options, arg: str, value: Callable[[], str], read_text: ReadText) -> bool:
     """Handle an option that takes an argument; False when ``arg`` is not one."""
     if arg in ("--set-interpreter", "--interpreter"):
         opts.new_interpreter = _resolve(value(), read_text)
@@ -231,13 +235,15 @@ def _with_value(
         text = value()
         setattr(opts, "set_rpath" if arg == "--set-rpath" else "add_rpath", True)
         opts.new_rpath = _resolve(text, read_text)
-    elif arg == "--add-needed":
-        opts.add_needed.add(_resolve(value(), read_text))
-    elif arg == "--remove-needed":
-        opts.remove_needed.add(_resolve(value(), read_text))
-    elif arg == "--clear-symbol-version":
-        opts.clear_symbol_version.add(_resolve(value(), read_text))
-    elif arg == "--output":
+    elif arg in _SET_OPTIONS:
+        getattr(opts, _SET_OPTIONS[arg]).add(_resolve(value(), read_text))
+    else:
+        return _with_value2(opts, arg, value, read_text)
+    return True
+
+
+def _with_value2(opts: Options, arg: str, value: Callable[[], str], read_text: ReadText) -> bool:
+    if arg == "--output":
         opts.output = _resolve(value(), read_text)
     elif arg == "--rename-dynamic-symbols":
         mapping = parse_map(value(), read_text)

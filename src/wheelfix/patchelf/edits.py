@@ -26,6 +26,7 @@ from wheelfix.patchelf.elfview import (
     PF_X,
     PT_GNU_STACK,
     PT_NULL,
+    string_at,
 )
 from wheelfix.patchelf.inplace import InPlace, verneed_files
 from wheelfix.patchelf.lief_ops import Rewrite
@@ -64,20 +65,7 @@ class Patch:
 def patch(data: bytes, opts: Options, emit: Emit, debug: Emit) -> Patch:
     """Run every option over one file; the result says what is left for LIEF."""
     state = Patch(InPlace(data), opts, emit, debug, plan=Rewrite(page_size=opts.page_size))
-    view = state.work.view
-    if opts.print_interpreter:
-        emit(view.interpreter())
-    if opts.print_os_abi:
-        abi = data[7]
-        emit(OS_ABIS.get(abi, f"0x{abi:02X}"))
-    if opts.new_os_abi is not None:
-        _set_os_abi(state, opts.new_os_abi)
-    if opts.print_soname:
-        _print_soname(state)
-    if opts.new_soname is not None:
-        _set_soname(state, opts.new_soname)
-    if opts.new_interpreter:
-        _set_interpreter(state, opts.new_interpreter)
+    _headers(state, data)
     if opts.print_rpath:
         modify_rpath(state, "print")
     if opts.print_execstack or opts.clear_execstack or opts.set_execstack:
@@ -93,15 +81,39 @@ def patch(data: bytes, opts: Options, emit: Emit, debug: Emit) -> Patch:
     _replace_needed(state, opts.replace_needed)
     _add_needed(state, opts.sorted_add_needed)
     _clear_versions(state, opts.clear_symbol_version)
+    _flags(state)
+    if opts.rename_symbols is not None:
+        _rename_symbols(state, opts.rename_symbols)
+    return state
+
+
+def _headers(state: Patch, data: bytes) -> None:
+    """The first steps: interpreter and OS ABI printing, OS ABI, soname, interpreter."""
+    opts = state.opts
+    if opts.print_interpreter:
+        state.emit(state.work.view.interpreter())
+    if opts.print_os_abi:
+        abi = data[7]
+        state.emit(OS_ABIS.get(abi, f"0x{abi:02X}"))
+    if opts.new_os_abi is not None:
+        _set_os_abi(state, opts.new_os_abi)
+    if opts.print_soname:
+        _print_soname(state)
+    if opts.new_soname is not None:
+        _set_soname(state, opts.new_soname)
+    if opts.new_interpreter:
+        _set_interpreter(state, opts.new_interpreter)
+
+
+def _flags(state: Patch) -> None:
+    """--no-default-lib, --add-debug-tag, --build-resolution-cache."""
+    opts = state.opts
     if opts.no_default_lib:
         _no_default_lib(state)
     if opts.add_debug_tag and not state.work.view.tagged(DT_DEBUG):
         add_entry(state, DT_DEBUG, 0)
     if opts.build_resolution_cache:
         raise PatchelfError("--build-resolution-cache is not supported by wheelfix patchelf")
-    if opts.rename_symbols is not None:
-        _rename_symbols(state, opts.rename_symbols)
-    return state
 
 
 # --------------------------------------------------------------------------- helpers
@@ -293,8 +305,6 @@ def _clear_versions(state: Patch, symbols: set[str]) -> None:
     count = dynsym_size // entsize
     if count != versym_size // 2:
         raise PatchelfError("versym size mismatch")
-    from wheelfix.patchelf.elfview import string_at
-
     for index in range(count):
         name = string_at(table, view.unpack("I", dynsym_off + index * entsize)[0])
         if name in symbols:
@@ -320,8 +330,6 @@ def _rename_symbols(state: Patch, renames: dict[str, str]) -> None:
     dynsym_off, dynsym_size = view.span(view.require(".dynsym"))
     _, table = view.strtab()
     entsize = 24 if view.is64 else 16
-    from wheelfix.patchelf.elfview import string_at
-
     hits = []
     for index in range(dynsym_size // entsize):
         name = string_at(table, view.unpack("I", dynsym_off + index * entsize)[0])

@@ -10,9 +10,11 @@ never replaced.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
+from pathlib import Path
 
 from wheelfix.patchelf import PatchelfError
 
@@ -28,12 +30,11 @@ class FileError(PatchelfError):
 def read_bytes(path: str) -> bytes:
     """The whole file, or FileError with patchelf's wording."""
     try:
-        os.stat(path)
+        Path(path).stat()
     except OSError as exc:
         raise FileError(f"getting info about '{path}': {_strerror(exc)}") from None
     try:
-        with open(path, "rb") as handle:  # noqa: PTH123
-            return handle.read()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise FileError(f"opening '{path}': {_strerror(exc)}") from None
 
@@ -51,31 +52,31 @@ def _new_file_mode() -> int:
 
 def write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (regular files) or in place (others)."""
-    target = os.path.realpath(path)
+    target = Path(path).resolve()
     try:
-        info = os.stat(target)
+        info = target.stat()
     except FileNotFoundError:
         info = None
     except OSError as exc:
         raise FileError(f"open: {_strerror(exc)}") from None
     if info is not None and not stat.S_ISREG(info.st_mode):
         try:
-            with open(target, "wb") as handle:  # noqa: PTH123
+            with target.open("wb") as handle:
                 handle.write(data)
         except OSError as exc:
             raise FileError(f"write: {_strerror(exc)}") from None
         return
     mode = stat.S_IMODE(info.st_mode) if info is not None else _new_file_mode()
-    directory = os.path.dirname(target) or "."
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", dir=directory)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     except OSError as exc:
         raise FileError(f"open: {_strerror(exc)}") from None
+    temp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             os.fchmod(handle.fileno(), mode)
-        os.replace(temp, target)
+        temp.replace(target)
     except OSError as exc:
         _discard(temp)
         raise FileError(f"write: {_strerror(exc)}") from None
@@ -84,8 +85,6 @@ def write_bytes(path: str, data: bytes) -> None:
         raise
 
 
-def _discard(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+def _discard(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

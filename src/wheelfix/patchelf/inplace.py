@@ -18,7 +18,9 @@ from wheelfix.patchelf.elfview import DynEntry, ElfView, Section, string_at
 _MAX_RECORDS = 1 << 16  # loop guard for version chains
 # DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH, DT_CONFIG, DT_DEPAUDIT, DT_AUDIT, DT_AUXILIARY,
 # DT_FILTER: the dynamic tags whose value is a .dynstr index.
-_STRING_TAGS = frozenset({1, 14, 15, 29, 0x6FFFFEFA, 0x6FFFFEFB, 0x6FFFFEFC, 0x7FFFFFFD, 0x7FFFFFFF})
+_STRING_TAGS = frozenset(
+    {1, 14, 15, 29, 0x6FFFFEFA, 0x6FFFFEFB, 0x6FFFFEFC, 0x7FFFFFFD, 0x7FFFFFFF}
+)
 
 
 class InPlace:
@@ -136,7 +138,9 @@ class InPlace:
         if dynsym is not None:
             offset, size = view.span(dynsym)
             entsize = 24 if view.is64 else 16
-            refs += [("sym", view.unpack("I", offset + i * entsize)[0]) for i in range(size // entsize)]
+            refs += [
+                ("sym", view.unpack("I", offset + i * entsize)[0]) for i in range(size // entsize)
+            ]
         for name in (".gnu.version_r", ".gnu.version_d"):
             found = view.section(name)
             if found is not None and found.sh_link == dynstr.index:

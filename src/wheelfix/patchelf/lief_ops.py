@@ -124,7 +124,9 @@ def _rewrite(data: bytes, plan: Rewrite) -> bytes:
         _others(lief, binary, plan)
         return bytes(binary.write_to_bytes())
     except (ValueError, RuntimeError, TypeError, UnicodeDecodeError) as exc:
-        raise PatchelfError(f"LIEF failed to rewrite the file ({type(exc).__name__}: {exc})") from exc
+        raise PatchelfError(
+            f"LIEF failed to rewrite the file ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _needed(lief: Any, binary: Any, plan: Rewrite) -> None:

@@ -16,7 +16,7 @@ from typing import Callable, TextIO
 from wheelfix.patchelf import PatchelfError, args
 from wheelfix.patchelf.append import page_size, relocate
 from wheelfix.patchelf.edits import Patch, patch
-from wheelfix.patchelf.elfview import DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, ElfView
+from wheelfix.patchelf.elfview import DT_RPATH, DT_RUNPATH, DT_SONAME, ElfView
 from wheelfix.patchelf.files import read_bytes, read_text, write_bytes
 from wheelfix.verify import describe, page_size_for_machine, verify_elf
 
@@ -53,9 +53,7 @@ def main(
     return 0
 
 
-def _patch_file(
-    name: str, opts: args.Options, out: TextIO, debug: Callable[[str], None]
-) -> None:
+def _patch_file(name: str, opts: args.Options, out: TextIO, debug: Callable[[str], None]) -> None:
     printing = opts.print_interpreter or opts.print_rpath or opts.print_soname
     if not (printing or opts.print_needed):
         debug(f"patching ELF file '{name}'\n")

@@ -27,20 +27,7 @@ def modify_rpath(state: Patch, op: str) -> None:
     if view.require(".dynamic").sh_type == SHT_NOBITS:
         state.debug("no dynamic section\n")
         return
-    view.strtab()
-    rpath_entry = runpath_entry = None
-    current: str | None = None
-    needed: list[str] = []
-    for entry in view.dynamic():
-        if entry.tag == DT_RPATH:
-            rpath_entry = entry
-            if runpath_entry is None:
-                current = view.string(entry.value)
-        elif entry.tag == DT_RUNPATH:
-            runpath_entry = entry
-            current = view.string(entry.value)
-        elif entry.tag == DT_NEEDED:
-            needed.append(view.string(entry.value))
+    rpath_entry, runpath_entry, current, needed = _read(state)
     if op == "print":
         state.emit(current or "")
         return
@@ -55,7 +42,7 @@ def modify_rpath(state: Patch, op: str) -> None:
         if current is None:
             state.debug("no RPATH to shrink\n")
             return
-        new = shrink(current, needed, opts.allowed_prefixes, view.data[18:20], state)
+        new = shrink(current, needed, opts.allowed_prefixes, bytes(view.data[18:20]), state)
     elif op == "add":
         new = f"{current}:{opts.new_rpath}" if current else opts.new_rpath
     else:
@@ -65,6 +52,26 @@ def modify_rpath(state: Patch, op: str) -> None:
         return
     state.changed = True
     _store(state, entries, current, new)
+
+
+def _read(state: Patch) -> tuple[DynEntry | None, DynEntry | None, str | None, list[str]]:
+    """The DT_RPATH and DT_RUNPATH entries, the rpath in force, and the DT_NEEDED names."""
+    view = state.work.view
+    view.strtab()
+    rpath_entry = runpath_entry = None
+    current: str | None = None
+    needed: list[str] = []
+    for entry in view.dynamic():
+        if entry.tag == DT_RPATH:
+            rpath_entry = entry
+            if runpath_entry is None:
+                current = view.string(entry.value)
+        elif entry.tag == DT_RUNPATH:
+            runpath_entry = entry
+            current = view.string(entry.value)
+        elif entry.tag == DT_NEEDED:
+            needed.append(view.string(entry.value))
+    return rpath_entry, runpath_entry, current, needed
 
 
 def _convert_tag(
@@ -80,7 +87,9 @@ def _convert_tag(
         state.changed = True
     work.refresh()
     return [
-        e for e in work.view.dynamic() if e.slot in {x.slot for x in (rpath_entry, runpath_entry) if x}
+        e
+        for e in work.view.dynamic()
+        if e.slot in {x.slot for x in (rpath_entry, runpath_entry) if x}
     ]
 
 
@@ -108,9 +117,7 @@ def _store(state: Patch, entries: list[DynEntry], current: str | None, new: str)
     add_entry(state, DT_RPATH if state.opts.force_rpath else DT_RUNPATH, index)
 
 
-def shrink(
-    rpath: str, needed: list[str], allowed: list[str], machine: bytes, state: Patch
-) -> str:
+def shrink(rpath: str, needed: list[str], allowed: list[str], machine: bytes, state: Patch) -> str:
     """Keep the rpath directories that hold a needed library of the same machine."""
     found = [False] * len(needed)
     kept: list[str] = []
@@ -119,7 +126,9 @@ def shrink(
             kept.append(directory)
             continue
         if allowed and not any(directory.startswith(prefix) for prefix in allowed):
-            state.debug(f"removing directory '{directory}' from RPATH because of non-allowed prefix\n")
+            state.debug(
+                f"removing directory '{directory}' from RPATH because of non-allowed prefix\n"
+            )
             continue
         hit = False
         for index, lib in enumerate(needed):
@@ -131,7 +140,9 @@ def shrink(
             if other == machine:
                 found[index] = hit = True
             else:
-                state.debug(f"ignoring library '{directory}/{lib}' because its machine type differs\n")
+                state.debug(
+                    f"ignoring library '{directory}/{lib}' because its machine type differs\n"
+                )
         if hit:
             kept.append(directory)
         else:
