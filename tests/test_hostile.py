@@ -671,3 +671,47 @@ def test_executable_in_data_data_of_an_abi3_wheel_is_refused(
     proc = run_wheelfix("repair", wheel, "-w", tmp_path / "out", ld_library_path=[libs])
     assert proc.returncode == 10, proc.stderr
     assert "is installed outside site-packages" in one_error_line(proc.stderr)
+
+
+# ------------------------------------------------------------------ neighbours of each class
+
+
+def test_closed_stdout_is_a_quiet_sigpipe_exit(builder: _Builder, tmp_path: Path) -> None:
+    """``wheelfix show --json W | head -c 1``: the reader goes away; no traceback."""
+    wheel, libs, _ = _one_lib_wheel(builder, "pipe")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read
+    proc = subprocess.run(
+        wheelfix_command("show", "--json", wheel),
+        env=wheelfix_env([libs]),
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    os.close(write_end)
+    assert proc.returncode == 128 + signal.SIGPIPE, proc.stderr
+    assert proc.stderr == ""
+
+
+def test_fifo_as_ld_so_conf_in_a_sysroot_does_not_hang(builder: _Builder, tmp_path: Path) -> None:
+    wheel, _libs, _ = _one_lib_wheel(builder, "sysfifo")
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    os.mkfifo(root / "etc" / "ld.so.conf")
+    lib_dir = root / "usr" / "lib" / "x86_64-linux-gnu"
+    lib_dir.mkdir(parents=True)
+    (lib_dir / "libc.so.6").symlink_to("/dev/zero")  # a device where a library should be
+    proc = run_wheelfix("show", "--sysroot", root, wheel, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "libsame.so.1" in proc.stdout
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "lots"])
+def test_bad_max_uncompressed_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    proc = run_wheelfix(
+        "show", tmp_path / "x-1.0-py3-none-any.whl", env={"WHEELFIX_MAX_UNCOMPRESSED": value}
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert f"WHEELFIX_MAX_UNCOMPRESSED={value!r} is not a positive number of bytes" in proc.stderr

@@ -157,9 +157,11 @@ def _options(
     try:
         max_uncompressed = int(limit) if limit else DEFAULT_MAX_UNCOMPRESSED
     except ValueError:
+        max_uncompressed = 0
+    if max_uncompressed <= 0:
         raise click.BadParameter(
-            f"WHEELFIX_MAX_UNCOMPRESSED={limit!r} is not a number of bytes"
-        ) from None
+            f"WHEELFIX_MAX_UNCOMPRESSED={limit!r} is not a positive number of bytes"
+        )
     return AuditOptions(
         ldpaths=ldpaths,
         sysroot=sysroot,
