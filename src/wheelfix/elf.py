@@ -14,6 +14,7 @@ from typing import Any, NewType
 
 import lief
 
+from wheelfix.dynsyms import dynamic_symbol_count
 from wheelfix.errors import ElfWriteError, InvalidElfError
 
 lief.logging.disable()
@@ -241,7 +242,7 @@ def _parse_info(data: bytes, name: str) -> ElfInfo:
     if has_dynamic and dyn_size > 0 and len(binary.dynamic_entries) == 0:
         raise InvalidElfError(name, "the dynamic section cannot be parsed")
     try:
-        return _info_from_binary(binary, header)
+        return _info_from_binary(binary, header, dynamic_symbol_count(data))
     except (UnicodeDecodeError, TypeError, ValueError, IndexError, OverflowError) as exc:
         # LIEF hands back undecodable names as bytes or raises while decoding them: either
         # way the dynamic tables are damaged.
@@ -252,7 +253,7 @@ def _dynamic_string(binary: Any, tag: Any) -> Any | None:
     return binary.get(tag) if binary.has(tag) else None
 
 
-def _info_from_binary(binary: Any, header: ElfHeader) -> ElfInfo:
+def _info_from_binary(binary: Any, header: ElfHeader, symbol_count: int | None) -> ElfInfo:
     tags = lief.ELF.DynamicEntry.TAG
     needed = tuple(Soname(e.name) for e in binary.dynamic_entries if e.tag == tags.NEEDED)
     filtees = tuple(Soname(e.name) for e in binary.dynamic_entries if e.tag == tags.FILTER)
@@ -276,7 +277,8 @@ def _info_from_binary(binary: Any, header: ElfHeader) -> ElfInfo:
     inits: set[str] = set()
     weak = lief.ELF.Symbol.BINDING.WEAK
     func = lief.ELF.Symbol.TYPE.FUNC
-    for symbol in binary.dynamic_symbols:
+    # LIEF overcounts on s390x (8-byte .hash words); the rest of its list is garbage
+    for symbol in list(binary.dynamic_symbols)[:symbol_count]:
         sym_name = symbol.name
         if not sym_name:
             continue
@@ -406,9 +408,7 @@ def _apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
     if header.machine in _LARGE_PAGE_MACHINES:
         config.page_size = 0x10000
     try:
-        binary = lief.ELF.parse(data, config)
-        if binary is None:
-            raise ElfWriteError(name, "LIEF cannot parse this ELF file for writing")
+        binary = _parse_for_writing(data, config, name)
         _edit_dynamic(binary, edit)
         if edit.strip and can_strip(before):
             _strip(binary)
@@ -427,6 +427,24 @@ def _apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
             name, f"rewritten file does not match the plan: wanted {wanted}, got {got}"
         )
     return out
+
+
+def _parse_for_writing(data: bytes, config: Any, name: str) -> Any:
+    """Parse with a dynamic symbol count LIEF gets right, or LIEF writes garbage symbols back."""
+    count = dynamic_symbol_count(data)
+    methods = config.DYNSYM_COUNT
+    read = []
+    for method in (methods.AUTO, methods.SECTION, methods.RELOCATIONS):
+        config.count_mtd = method
+        binary = lief.ELF.parse(data, config)
+        if binary is None:
+            raise ElfWriteError(name, "LIEF cannot parse this ELF file for writing")
+        if count is None or len(binary.dynamic_symbols) == count:
+            return binary
+        read.append(str(len(binary.dynamic_symbols)))
+    raise ElfWriteError(
+        name, f"LIEF cannot read its {count} dynamic symbols (it reads {'/'.join(read)})"
+    )
 
 
 def _edit_dynamic(binary: Any, edit: ElfEdit) -> None:
