@@ -1073,10 +1073,11 @@ def test_several_wheels_all_good(shop: Shop, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- --strip, non-PIE
 
 
-def test_strip_leaves_non_pie_executable_alone_with_a_warning(
+def test_strip_strips_a_non_pie_executable_like_strip_s(
     fixture_cache: Path, tmp_path: Path
 ) -> None:
-    """A non-PIE executable is not stripped (strip after a LIEF rewrite breaks those)."""
+    """A non-PIE executable is stripped too (elfstrip.py never moves a segment byte), exactly
+    to ``strip -s``'s size, and still runs."""
     from wheelbuild import compile_cached, make_wheel
 
     source = tmp_path / "nopie.c"
@@ -1098,14 +1099,19 @@ def test_strip_leaves_non_pie_executable_alone_with_a_warning(
     out = tmp_path / "out"
     proc = wheelfix(["repair", "--strip", "-w", out, wheel])
     assert proc.returncode == 0, proc.stderr
-    assert (
-        "wheelfix: warning: nopie-1.0.data/scripts/nopie: left unstripped (a non-PIE"
-        " executable: stripping LIEF's output of those breaks them)"
-    ) in proc.stderr.splitlines()
+    assert proc.stderr == ""
     repaired = Path(proc.stdout.strip())
+    stripped = tmp_path / "nopie-stripped"
     with zipfile.ZipFile(repaired) as zf:
-        # nothing needed grafting, so the executable is byte-identical to the input's
-        assert zf.read("nopie-1.0.data/scripts/nopie") == program.read_bytes()
+        stripped.write_bytes(zf.read("nopie-1.0.data/scripts/nopie"))
+    oracle = tmp_path / "nopie-strip-s"
+    subprocess.run(["strip", "-s", "-o", oracle, program], check=True)
+    assert stripped.stat().st_size == oracle.stat().st_size < program.stat().st_size
+    assert section_names(stripped) == section_names(oracle)
+    assert ".symtab" in section_names(program)
+    stripped.chmod(0o755)
+    run = subprocess.run([stripped], capture_output=True, text=True, check=False)
+    assert (run.returncode, run.stdout) == (0, "nopie ok\n")
 
 
 # --------------------------------------------------------------------------- -z and stored bytes

@@ -15,6 +15,7 @@ from typing import Any, NewType
 import lief
 
 from wheelfix.dynsyms import dynamic_symbol_count
+from wheelfix.elfstrip import StripError, strip_file
 from wheelfix.errors import ElfWriteError, InvalidElfError
 
 lief.logging.disable()
@@ -343,7 +344,7 @@ class ElfEdit:
     rpath: str | None = None
     """New DT_RPATH (any DT_RUNPATH is removed); ``""`` removes both."""
     strip: bool = False
-    """Drop ``.symtab``, ``.strtab`` and debug sections."""
+    """Remove ``.symtab``, ``.strtab`` and debug sections, as ``strip -s`` (``elfstrip.py``)."""
 
     @property
     def is_empty(self) -> bool:
@@ -390,8 +391,8 @@ def _summary(info: ElfInfo) -> ElfSummary:
 
 
 def can_strip(info: ElfInfo) -> bool:
-    """Whether ``--strip`` is safe: not for non-PIE executables (ET_EXEC), see lief-notes."""
-    return info.header.file_type != 2
+    """Whether ``--strip`` applies: executables and shared libraries (``elfstrip.py``)."""
+    return info.header.file_type in (2, 3)
 
 
 def apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
@@ -404,19 +405,14 @@ def apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
 def _apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
     header = read_header(data, name)
     before = parse_info(data, name)
-    config = lief.ELF.ParserConfig()
-    if header.machine in _LARGE_PAGE_MACHINES:
-        config.page_size = 0x10000
-    try:
-        binary = _parse_for_writing(data, config, name)
-        _edit_dynamic(binary, edit)
-        if edit.strip and can_strip(before):
-            _strip(binary)
-        out = bytes(binary.write_to_bytes())
-    except (MemoryError, ValueError, RuntimeError, TypeError, UnicodeDecodeError) as exc:
-        raise ElfWriteError(
-            name, f"LIEF failed to rewrite it ({type(exc).__name__}: {exc})"
-        ) from exc
+    if edit.strip and can_strip(before):
+        # bytes and all, before LIEF's write (as auditwheel strips before patchelf)
+        try:
+            data = strip_file(data)
+        except StripError as exc:
+            raise ElfWriteError(name, f"cannot strip it ({exc})") from exc
+    # a strip-only edit leaves nothing for LIEF to do
+    out = data if edit == ElfEdit(strip=edit.strip) else _lief_write(data, edit, header, name)
     if not out:
         raise ElfWriteError(name, "LIEF produced an empty file")
     after = parse_info(out, name)
@@ -427,6 +423,20 @@ def _apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
             name, f"rewritten file does not match the plan: wanted {wanted}, got {got}"
         )
     return out
+
+
+def _lief_write(data: bytes, edit: ElfEdit, header: ElfHeader, name: str) -> bytes:
+    config = lief.ELF.ParserConfig()
+    if header.machine in _LARGE_PAGE_MACHINES:
+        config.page_size = 0x10000
+    try:
+        binary = _parse_for_writing(data, config, name)
+        _edit_dynamic(binary, edit)
+        return bytes(binary.write_to_bytes())
+    except (MemoryError, ValueError, RuntimeError, TypeError, UnicodeDecodeError) as exc:
+        raise ElfWriteError(
+            name, f"LIEF failed to rewrite it ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _parse_for_writing(data: bytes, config: Any, name: str) -> Any:
@@ -475,15 +485,3 @@ def _edit_dynamic(binary: Any, edit: ElfEdit) -> None:
         if edit.rpath:
             binary.add(lief.ELF.DynamicEntryRpath(edit.rpath))
 
-
-def _strip(binary: Any) -> None:
-    for symbol in list(binary.symtab_symbols):
-        binary.remove_symtab_symbol(symbol)
-    doomed = [
-        s.name
-        for s in binary.sections
-        if s.name in (".symtab", ".strtab")
-        or (s.name.startswith((".debug", ".zdebug")) and not s.has(lief.ELF.Section.FLAGS.ALLOC))
-    ]
-    for section in doomed:
-        binary.remove_section(section, True)
