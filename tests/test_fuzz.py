@@ -60,7 +60,9 @@ from wheelfix.errors import (
     WheelfixError,
 )
 from wheelfix.isolation import ElfWorker, _capped, size_limit
-from wheelfix.pipeline import QUIET, AuditOptions, RepairOptions, _Rewriter, repair
+from wheelfix.options import QUIET, AuditOptions, RepairOptions
+from wheelfix.pipeline import repair
+from wheelfix.rewrite import Rewriter
 from wheelfix.scan import scan_wheel
 from wheelfix.verify import Violation, describe, verify_elf
 from wheelfix.wheel import WheelReader
@@ -489,7 +491,7 @@ def test_fuzz_writer_containment(
     # LIEF does crash here (SIGSEGV, SIGFPE, SIGABRT): keep the worker's inherited
     # faulthandler from dumping the test's stack into pytest's output for each crash.
     fuzz_worker._call(ElfWriteError, "faulthandler", faulthandler.disable)
-    rewrite = _Rewriter(fuzz_worker.apply_edit, QUIET)
+    rewrite = Rewriter(fuzz_worker.apply_edit, QUIET)
     try:
         out = rewrite(mutated, edit, "fuzz.so")
     except VerificationError as exc:

@@ -20,7 +20,8 @@ from wheelfix.ldpaths import (
     system_dirs,
 )
 from wheelfix.libc import Libc
-from wheelfix.pipeline import AuditOptions, audit
+from wheelfix.options import AuditOptions
+from wheelfix.pipeline import audit
 
 DEFAULTS_64 = ("/lib64", "/usr/lib64", "/lib", "/usr/lib")
 DEFAULTS_32 = ("/lib", "/usr/lib", "/lib32", "/usr/lib32")

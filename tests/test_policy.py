@@ -17,7 +17,8 @@ import pytest
 from wheelbuild import RunCli, compile_cached, make_wheel, python_wheel_tag
 from wheelfix.elf import ElfHeader, ElfInfo, Soname, parse_info
 from wheelfix.libc import KNOWN_ARCHES, Libc
-from wheelfix.pipeline import AuditOptions, audit
+from wheelfix.options import AuditOptions
+from wheelfix.pipeline import audit
 from wheelfix.policy import Policy, PolicySet, all_platform_names, load_table, policy_set
 from wheelfix.policy.evaluate import Verdict, evaluate, external_refs, symbol_policy
 from wheelfix.resolve import ElfTree, ResolvedLibrary

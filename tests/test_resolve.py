@@ -17,7 +17,8 @@ from wheelbuild import Scenario, build_scenario, compile_cached, python_ext_suff
 from wheelfix.elf import ElfHeader, Soname, read_header
 from wheelfix.ldpaths import SearchPaths, load_search_paths
 from wheelfix.libc import Libc
-from wheelfix.pipeline import Audit, AuditOptions, audit, lddtree
+from wheelfix.options import AuditOptions
+from wheelfix.pipeline import audit, lddtree
 from wheelfix.resolve import (
     ElfTree,
     HostDir,
@@ -26,6 +27,7 @@ from wheelfix.resolve import (
     compatible,
     expand_dst,
 )
+from wheelfix.results import Audit
 from wheelfix.scan import ScannedElf
 
 EXT = python_ext_suffix()

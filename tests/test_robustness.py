@@ -31,7 +31,8 @@ from wheelbuild import REPO_ROOT, RunCli, Scenario, ScenarioFactory, python_ext_
 from wheelfix import cli
 from wheelfix import writer as writer_module
 from wheelfix.errors import OutputError
-from wheelfix.pipeline import AuditOptions, RepairOptions, audit, repair
+from wheelfix.options import AuditOptions, RepairOptions
+from wheelfix.pipeline import audit, repair
 from wheelfix.record import hash_digest, parse_record
 from wheelfix.wheel import WheelReader
 

@@ -36,7 +36,8 @@ from wheelbuild import (
     python_ext_suffix,
     unpack_wheel,
 )
-from wheelfix.pipeline import AuditOptions, RepairOptions, repair
+from wheelfix.options import AuditOptions, RepairOptions
+from wheelfix.pipeline import repair
 
 EXT = python_ext_suffix()
 LOADER_ENV_VARS = (

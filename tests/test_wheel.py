@@ -28,7 +28,8 @@ from wheelfix.errors import (
     UnsafeWheelError,
     WheelfixError,
 )
-from wheelfix.pipeline import AuditOptions, audit
+from wheelfix.options import AuditOptions
+from wheelfix.pipeline import audit
 from wheelfix.wheel import MemberPath, WheelReader, parse_wheel_name
 
 TAG = python_wheel_tag()  # cpXY-cpXY-linux_x86_64

@@ -33,7 +33,8 @@ from wheelfix.policy import all_platform_names
 from wheelfix.writer import ZipSettings
 
 if TYPE_CHECKING:
-    from wheelfix.pipeline import Audit, AuditOptions, RepairOptions
+    from wheelfix.options import AuditOptions, RepairOptions
+    from wheelfix.results import Audit
 
 # The pipeline (and with it LIEF, ~0.4 s to import) is imported inside the commands, so
 # `wheelfix --help` and `--version` stay fast.
@@ -150,7 +151,7 @@ def audit_options(func: F) -> F:
 def _options(
     ldpaths: str | None, sysroot: Path | None, disable_isa: bool, **extra: Any
 ) -> AuditOptions:
-    from wheelfix.pipeline import AuditOptions
+    from wheelfix.options import AuditOptions
     from wheelfix.wheel import DEFAULT_MAX_UNCOMPRESSED
 
     limit = os.environ.get("WHEELFIX_MAX_UNCOMPRESSED", "")
@@ -501,7 +502,7 @@ def repair(
     verbose: bool,
 ) -> None:
     """Copy external libraries into WHEELS, rewrite their ELF files and retag them."""
-    from wheelfix.pipeline import RepairOptions
+    from wheelfix.options import RepairOptions
 
     _setup_logging(verbose)
     environ = dict(os.environ)

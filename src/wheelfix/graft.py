@@ -22,7 +22,7 @@ from wheelfix.scan import ScannedElf
 from wheelfix.wheel import MemberPath
 
 if TYPE_CHECKING:
-    from wheelfix.pipeline import Audit
+    from wheelfix.results import Audit
 
 
 @dataclass(frozen=True)

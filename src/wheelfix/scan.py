@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Callable
 
 from wheelfix.elf import ElfInfo, is_elf, parse_info
 from wheelfix.errors import InvalidElfError, InvalidWheelError, NonPlatformWheelError
 from wheelfix.libc import Libc, detect_elf_libc, wheel_arch, wheel_libc
+from wheelfix.options import ElfParser
 from wheelfix.wheel import Member, MemberPath, WheelReader
-
-ElfParser = Callable[[bytes, str], ElfInfo]
-"""How ELF bytes become an ElfInfo (``elf.parse_info``, or a crash-isolated variant)."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from wheelfix.policy import Policy, all_platform_names
 from wheelfix.policy.evaluate import is_loader
 
 if TYPE_CHECKING:
-    from wheelfix.pipeline import Audit
+    from wheelfix.results import Audit
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,86 @@
+"""What callers tell the pipeline: audit and repair options and the progress callback.
+
+Every stage reads its settings from these frozen values; none of them imports the pipeline.
+``None`` for the environment means the host's (``os.environ``), for the parser the default
+in-process LIEF parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from wheelfix.elf import ElfInfo
+from wheelfix.wheel import DEFAULT_MAX_UNCOMPRESSED
+from wheelfix.writer import ZipSettings
+
+__all__ = ["QUIET", "AuditOptions", "ElfParser", "Progress", "RepairOptions", "ZipSettings"]
+
+ElfParser = Callable[[bytes, str], ElfInfo]
+"""Turns ELF bytes (and a name for messages) into an :class:`ElfInfo`."""
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """How to audit: the knobs ``show``, ``check`` and ``repair`` share."""
+
+    ldpaths: str | None = None
+    """``--ldpaths``: replaces ld.so.conf and the default directories."""
+    sysroot: Path | None = None
+    """``--sysroot``: look every host path up under this directory."""
+    environ: Mapping[str, str] | None = None
+    """Where ``LD_LIBRARY_PATH`` and ``AUDITWHEEL_LD_LIBRARY_PATH`` come from; None: the
+    host's environment."""
+    exclude: Sequence[str] = ()
+    """``--exclude`` globs (soname or resolved path)."""
+    disable_isa_ext_check: bool = False
+    """``--disable-isa-ext-check``."""
+    musl_policy: str | None = None
+    """Which musllinux policy to evaluate (``musllinux_1_1``/``1_2``); default the newest."""
+    max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED
+    """Zip-bomb guard: the most uncompressed bytes a wheel (or one input file) may hold."""
+    parse: ElfParser | None = None
+    """How ELF bytes are parsed; None: in-process LIEF (swappable for an isolated parser)."""
+
+
+class Progress(Protocol):
+    """Receives one line per step of a repair (the CLI prints them on stderr)."""
+
+    def __call__(self, message: str) -> None: ...
+
+
+class _Quiet:
+    """The default progress sink: says nothing."""
+
+    def __call__(self, message: str) -> None:
+        del message
+
+
+QUIET: Progress = _Quiet()
+"""A progress sink that prints nothing (the library's default)."""
+
+
+@dataclass(frozen=True)
+class RepairOptions:
+    """How to repair: ``wheelfix repair``'s flags beyond the audit's."""
+
+    wheel_dir: Path = Path("wheelhouse")
+    """``-w``: where the repaired wheel goes."""
+    plat: str = "auto"
+    """``--plat``: the target tag, or ``auto``."""
+    lib_sdir: str = ".libs"
+    """``-L``: suffix of the grafted libraries' directory."""
+    only_plat: bool = False
+    """``--only-plat``: write only the requested tag."""
+    update_tags: bool = True
+    """False with ``--no-update-tags``."""
+    strip: bool = False
+    """``--strip``."""
+    zip: ZipSettings = field(default_factory=ZipSettings)
+    """Compression level and timestamp."""
+    overwrite: bool = True
+    """Replace an existing output file (atomically)."""
+    isolate: bool = True
+    """Rewrite ELF files in a worker process, so a LIEF crash becomes an error line."""
