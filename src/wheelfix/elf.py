@@ -484,4 +484,3 @@ def _edit_dynamic(binary: Any, edit: ElfEdit) -> None:
         binary.remove(tags.RUNPATH)
         if edit.rpath:
             binary.add(lief.ELF.DynamicEntryRpath(edit.rpath))
-

@@ -219,8 +219,10 @@ def _doomed(layout: _Layout) -> frozenset[int]:
     }
     # non-allocated relocations for removed sections, or against a removed symbol table
     for i, s in enumerate(sections):
-        if not s.alloc and s.sh_type in (_SHT_REL, _SHT_RELA) and (
-            s.sh_info in doomed or s.sh_link in doomed
+        if (
+            not s.alloc
+            and s.sh_type in (_SHT_REL, _SHT_RELA)
+            and (s.sh_info in doomed or s.sh_link in doomed)
         ):
             doomed.add(i)
     # string tables that only removed sections link to (.strtab)
