@@ -8,9 +8,6 @@ hands to LIEF. The rpath options live in ``rpath``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Callable
-
 from wheelfix.patchelf import PatchelfError
 from wheelfix.patchelf.args import Options
 from wheelfix.patchelf.elfview import (
@@ -31,8 +28,7 @@ from wheelfix.patchelf.elfview import (
 from wheelfix.patchelf.inplace import InPlace, verneed_files
 from wheelfix.patchelf.lief_ops import Rewrite
 from wheelfix.patchelf.rpath import modify_rpath
-
-Emit = Callable[[str], None]
+from wheelfix.patchelf.state import Emit, Patch, add_entry
 
 OS_ABIS = {
     0: "System V", 1: "HP-UX", 2: "NetBSD", 3: "Linux", 4: "GNU Hurd", 6: "Solaris",
@@ -43,23 +39,6 @@ _ABI_NAMES = {
     "gnu hurd": 4, "gnu-hurd": 4, "hurd": 4, "solaris": 6, "aix": 7, "irix": 8,
     "freebsd": 9, "tru64": 10, "openbsd": 12, "openvms": 13,
 }  # fmt: skip
-
-
-@dataclass
-class Patch:
-    """The state of one file while the options run over it."""
-
-    work: InPlace
-    opts: Options
-    emit: Emit
-    debug: Emit
-    changed: bool = False
-    plan: Rewrite = field(default_factory=Rewrite)
-
-    def defer(self, **changes: object) -> None:
-        """Leave an edit to LIEF."""
-        self.plan = replace(self.plan, **changes)  # type: ignore[arg-type]
-        self.changed = True
 
 
 def patch(data: bytes, opts: Options, emit: Emit, debug: Emit) -> Patch:
@@ -114,19 +93,6 @@ def _flags(state: Patch) -> None:
         add_entry(state, DT_DEBUG, 0)
     if opts.build_resolution_cache:
         raise PatchelfError("--build-resolution-cache is not supported by wheelfix patchelf")
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def add_entry(state: Patch, tag: int, value: int) -> None:
-    """Add a ``.dynamic`` entry at the top (a spare slot, or ``.dynamic`` moves)."""
-    view = state.work.view
-    _, slots = view.dynamic_span()
-    if len(view.dynamic()) >= slots:
-        raise PatchelfError("setSubstr: write extends past end of section")
-    state.work.insert_entries([(tag, value)])
-    state.changed = True
 
 
 def _set_os_abi(state: Patch, name: str) -> None:

@@ -15,9 +15,10 @@ from typing import Callable, TextIO
 
 from wheelfix.patchelf import PatchelfError, args
 from wheelfix.patchelf.append import page_size, relocate
-from wheelfix.patchelf.edits import Patch, patch
+from wheelfix.patchelf.edits import patch
 from wheelfix.patchelf.elfview import DT_RPATH, DT_RUNPATH, DT_SONAME, ElfView
 from wheelfix.patchelf.files import read_bytes, read_text, write_bytes
+from wheelfix.patchelf.state import Patch
 from wheelfix.verify import describe, page_size_for_machine, verify_elf
 
 

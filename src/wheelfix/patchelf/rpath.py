@@ -10,14 +10,11 @@ fits. Otherwise the new string is left to LIEF.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from wheelfix.patchelf import PatchelfError
 from wheelfix.patchelf.args import split_colons
 from wheelfix.patchelf.elfview import DT_NEEDED, DT_RPATH, DT_RUNPATH, SHT_NOBITS, DynEntry
-
-if TYPE_CHECKING:
-    from wheelfix.patchelf.edits import Patch
+from wheelfix.patchelf.state import Patch, add_entry
 
 
 def modify_rpath(state: Patch, op: str) -> None:
@@ -112,8 +109,6 @@ def _store(state: Patch, entries: list[DynEntry], current: str | None, new: str)
             work.set_entry(entry, value=index)
         work.refresh()
         return
-    from wheelfix.patchelf.edits import add_entry
-
     add_entry(state, DT_RPATH if state.opts.force_rpath else DT_RUNPATH, index)
 
 
