@@ -58,6 +58,10 @@ DRIVER = textwrap.dedent(
 )
 
 
+_PASSED = {name: os.environ[name] for name in ("PATH", "PYTHONPATH") if name in os.environ}
+"""The driver's environment: nothing of the caller's but where to find Python and wheelfix."""
+
+
 def _run_on_pty(mode: str, env: dict[str, str], columns: int = 60) -> bytes:
     """Run the driver with stderr on a fresh pty slave; everything the master reads."""
     master, slave = pty.openpty()
@@ -66,7 +70,7 @@ def _run_on_pty(mode: str, env: dict[str, str], columns: int = 60) -> bytes:
         child = subprocess.Popen(
             [sys.executable, "-c", DRIVER, mode],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
-            env={"PATH": os.environ.get("PATH", ""), **env},
+            env={**_PASSED, **env},
         )  # fmt: skip
     finally:
         os.close(slave)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -174,6 +175,9 @@ def test_text_is_canonical(libz: GraftedLibrary) -> None:
     assert dump_report({"b": "é", "a": 1}) == '{\n  "a": 1,\n  "b": "é"\n}\n'
 
 
+_PYTHONPATH = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+
+
 def test_text_is_the_same_in_other_processes() -> None:
     script = textwrap.dedent(
         """
@@ -192,7 +196,7 @@ def test_text_is_the_same_in_other_processes() -> None:
     outputs = {
         subprocess.run(
             [sys.executable, "-c", script], capture_output=True, text=True, check=True,
-            env={"PYTHONHASHSEED": seed},
+            env={"PYTHONHASHSEED": seed, **_PYTHONPATH},
         ).stdout
         for seed in ("0", "1", "12345")
     }  # fmt: skip
