@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["dynamic_symbol_count", "hash_word_size"]
+__all__ = ["dynamic_symbol_count", "hash_word_size", "sysv_hash_matches"]
 
 EM_S390 = 22
 EM_ALPHA = 0x9026  # the unofficial number every alpha toolchain uses
@@ -57,14 +57,18 @@ def hash_word_size(machine: int, is64: bool) -> int:
     return 8 if is64 and machine in (EM_S390, EM_ALPHA) else 4
 
 
-def dynamic_symbol_count(data: bytes) -> int | None:
-    """The number of ``.dynsym`` entries (including the null symbol 0), or None if unknown."""
+def _file(data: bytes) -> _File | None:
     if len(data) < 52 or data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
         return None
-    is64 = data[4] == 2
     endian = "<" if data[5] == 1 else ">"
-    machine = struct.unpack_from(endian + "H", data, 18)[0]
-    elf = _File(data, endian, is64, machine)
+    return _File(data, endian, data[4] == 2, struct.unpack_from(endian + "H", data, 18)[0])
+
+
+def dynamic_symbol_count(data: bytes) -> int | None:
+    """The number of ``.dynsym`` entries (including the null symbol 0), or None if unknown."""
+    elf = _file(data)
+    if elf is None:
+        return None
     try:
         count = _from_sections(elf)
         if count is None:
@@ -74,6 +78,30 @@ def dynamic_symbol_count(data: bytes) -> int | None:
     if count is None or count > _MAX_SYMBOLS:
         return None
     return count
+
+
+def sysv_hash_matches(data: bytes) -> bool:
+    """False when a ``DT_HASH`` table's ``nchain`` disagrees with the ``.dynsym`` count.
+
+    LIEF 1.0 rebuilds the SysV table (when there is no GNU one) with 4-byte words on s390x
+    too, which the s390x loader cannot read; ``elf.py`` refuses such a write.
+    """
+    elf = _file(data)
+    if elf is None:
+        return True
+    try:
+        listed = _from_sections(elf)
+        if listed is None:
+            return True
+        loads, dynamic = _loads_and_dynamic(elf)
+        table = _dynamic_tables(elf, dynamic).get(_DT_HASH)
+        if table is None:
+            return True
+        word = hash_word_size(elf.machine, elf.is64)
+        nchain = elf.unpack("Q" if word == 8 else "I", _to_offset(loads, table) + word)[0]
+    except (_Unreadable, struct.error, OverflowError):
+        return False
+    return bool(nchain == listed)
 
 
 def _from_sections(elf: _File) -> int | None:
@@ -136,18 +164,7 @@ def _to_offset(loads: list[tuple[int, int, int]], addr: int) -> int:
 
 def _from_hash_tables(elf: _File) -> int | None:
     loads, dynamic = _loads_and_dynamic(elf)
-    if dynamic is None:
-        return None
-    dyn_fmt = "qQ" if elf.is64 else "iI"
-    dyn_size = struct.calcsize(dyn_fmt)
-    tables: dict[int, int] = {}
-    offset, filesz = dynamic
-    for entry in range(filesz // dyn_size):
-        tag, value = elf.unpack(dyn_fmt, offset + entry * dyn_size)
-        if tag == _DT_NULL:
-            break
-        if tag in (_DT_HASH, _DT_GNU_HASH):
-            tables.setdefault(tag, value)
+    tables = _dynamic_tables(elf, dynamic)
     if _DT_GNU_HASH in tables:
         return _gnu_hash_count(elf, _to_offset(loads, tables[_DT_GNU_HASH]))
     if _DT_HASH in tables:
@@ -155,6 +172,23 @@ def _from_hash_tables(elf: _File) -> int | None:
         # nbucket, nchain: nchain is the symbol count
         return elf.unpack("Q" if word == 8 else "I", _to_offset(loads, tables[_DT_HASH]) + word)[0]
     return None
+
+
+def _dynamic_tables(elf: _File, dynamic: tuple[int, int] | None) -> dict[int, int]:
+    """DT_HASH and DT_GNU_HASH addresses (the first of each) from PT_DYNAMIC."""
+    tables: dict[int, int] = {}
+    if dynamic is None:
+        return tables
+    dyn_fmt = "qQ" if elf.is64 else "iI"
+    dyn_size = struct.calcsize(dyn_fmt)
+    offset, filesz = dynamic
+    for entry in range(filesz // dyn_size):
+        tag, value = elf.unpack(dyn_fmt, offset + entry * dyn_size)
+        if tag == _DT_NULL:
+            break
+        if tag in (_DT_HASH, _DT_GNU_HASH):
+            tables.setdefault(tag, value)
+    return tables
 
 
 def _gnu_hash_count(elf: _File, table: int) -> int:

@@ -14,7 +14,7 @@ from typing import Any, NewType
 
 import lief
 
-from wheelfix.dynsyms import dynamic_symbol_count
+from wheelfix.dynsyms import dynamic_symbol_count, hash_word_size, sysv_hash_matches
 from wheelfix.elfstrip import StripError, strip_file
 from wheelfix.errors import ElfWriteError, InvalidElfError
 
@@ -432,11 +432,21 @@ def _lief_write(data: bytes, edit: ElfEdit, header: ElfHeader, name: str) -> byt
     try:
         binary = _parse_for_writing(data, config, name)
         _edit_dynamic(binary, edit)
-        return bytes(binary.write_to_bytes())
+        tags = lief.ELF.DynamicEntry.TAG
+        if hash_word_size(header.machine, header.elf_class == 64) == 8 and binary.has(
+            tags.GNU_HASH
+        ):
+            # LIEF 1.0 would rebuild .hash with 4-byte words; the loader uses DT_GNU_HASH
+            binary.remove(tags.HASH)
+        out = bytes(binary.write_to_bytes())
     except (MemoryError, ValueError, RuntimeError, TypeError, UnicodeDecodeError) as exc:
         raise ElfWriteError(
             name, f"LIEF failed to rewrite it ({type(exc).__name__}: {exc})"
         ) from exc
+    if sysv_hash_matches(data) and not sysv_hash_matches(out):
+        # LIEF 1.0 rebuilds a lone .hash with 4-byte words, also where they are 8 (s390x)
+        raise ElfWriteError(name, "LIEF wrote a SysV hash table this machine cannot read")
+    return out
 
 
 def _parse_for_writing(data: bytes, config: Any, name: str) -> Any:
