@@ -23,7 +23,7 @@ from wheelfix.policy import Policy, PolicySet, all_platform_names, load_table, p
 from wheelfix.policy.evaluate import Verdict, evaluate, external_refs, symbol_policy
 from wheelfix.resolve import ElfTree, ResolvedLibrary
 from wheelfix.scan import ScannedElf, ScanResult
-from wheelfix.wheel import Member, MemberPath
+from wheelfix.wheel import Member, MemberPath, parse_wheel_name
 
 GLIBC_X86_64 = policy_set(Libc.GLIBC, "x86_64")
 
@@ -288,7 +288,8 @@ def _evaluate(
     tree = ElfTree(root=elf, libraries={lib.soname: lib for lib in libraries}, excluded=frozenset())
     elves = (elf, *extra)
     scan = ScanResult(
-        reader=None,  # type: ignore[arg-type]  # evaluate never touches the archive
+        wheel=Path(f"demo-1.0-cp311-cp311-linux_{arch}.whl"),
+        name=parse_wheel_name(Path(f"demo-1.0-cp311-cp311-linux_{arch}.whl")),
         arch=arch,
         libc=Libc.GLIBC,
         libc_guessed=False,

@@ -14,7 +14,6 @@ import sys
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -22,19 +21,14 @@ import click
 
 from wheelfix import __version__
 from wheelfix.errors import (
-    CheckFailedError,
     NonPlatformWheelError,
-    OutputError,
-    PolicyError,
     WheelfixError,
 )
-from wheelfix.libc import Libc, split_platform
 from wheelfix.policy import all_platform_names
 from wheelfix.writer import ZipSettings
 
 if TYPE_CHECKING:
     from wheelfix.options import AuditOptions, RepairOptions
-    from wheelfix.results import Audit
 
 # The pipeline (and with it LIEF, ~0.4 s to import) is imported inside the commands, so
 # `wheelfix --help` and `--version` stay fast.
@@ -181,11 +175,6 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
-def _is_pure_name(wheel: Path) -> bool:
-    name = wheel.name
-    return name.endswith(".whl") and name[:-4].rsplit("-", 1)[-1] == "any"
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="wheelfix")
 def main() -> None:
@@ -208,6 +197,7 @@ def show(
     """Audit WHEEL: its platform tag, versioned symbols and external libraries."""
     from wheelfix.pipeline import audit
     from wheelfix.report import error_json, pure_json, show_json, show_text
+    from wheelfix.wheel import is_pure_wheel_name
 
     _setup_logging(verbose)
     options = _options(ldpaths, sysroot, disable_isa_ext_check)
@@ -215,7 +205,7 @@ def show(
         try:
             result = audit(wheel, options)
         except NonPlatformWheelError as error:
-            if allow_pure_python_wheel and _is_pure_name(wheel):
+            if allow_pure_python_wheel and is_pure_wheel_name(wheel):
                 click.echo(
                     pure_json(wheel.name)
                     if as_json
@@ -229,68 +219,6 @@ def show(
             click.echo(show_json(wheel.name, result.verdict))
         else:
             click.echo(show_text(wheel.name, result.verdict, verbose=verbose), nl=False)
-
-
-def _check(wheel: Path, result: Audit, plat: str | None, options: AuditOptions) -> str:
-    from wheelfix.pipeline import audit
-
-    policies = result.verdict.policies
-    if plat is not None:
-        targets = [plat]
-    else:
-        targets = [p for p in result.scan.reader.name.platforms if not p.startswith("linux_")]
-        if not targets:
-            newest = policies.newest
-            raise CheckFailedError(
-                str(wheel),
-                "has no manylinux/musllinux platform tag (PyPI refuses linux_* wheels);"
-                f" as built it is consistent with {result.verdict.show_overall.name}"
-                f" ({newest.name} is blocked by: {_why(result, newest)})",
-            )
-    for target in targets:
-        current = result
-        parts = split_platform(target) or split_platform(f"{target}_{policies.arch}")
-        if (
-            policies.find(target) is None
-            and policies.libc is Libc.MUSL
-            and parts is not None
-            and parts[0].startswith("musllinux_")
-        ):
-            # One musllinux policy is evaluated at a time: evaluate the one this tag names.
-            current = audit(wheel, replace(options, musl_policy=parts[0]))
-        policy = current.verdict.policies.find(target)
-        if policy is None:
-            raise PolicyError(
-                str(wheel),
-                f"{target!r} is not a policy for this wheel's"
-                f" architecture and libc ({policies.arch}, {policies.libc.value})"
-                + ("" if parts else "; unknown platform tag"),
-            )
-        if policy > current.verdict.show_overall:
-            raise CheckFailedError(
-                str(wheel), f"does not satisfy {target}: {_why(current, policy)}"
-            )
-    return result.verdict.show_overall.name
-
-
-def _why(result: Audit, target: Any) -> str:
-    verdict = result.verdict
-    reasons = []
-    if verdict.sym < target:
-        reasons.append(f"symbol versions need {verdict.sym.name}")
-    refs = verdict.external[target.name]
-    if refs.libs:
-        reasons.append(f"external libraries {', '.join(sorted(refs.libs))}")
-    if refs.blacklist:
-        syms = sorted({s for v in refs.blacklist.values() for s in v})
-        reasons.append(f"blacklisted symbols {', '.join(syms)}")
-    if verdict.machine < target:
-        reasons.append("unsupported ISA extensions")
-    if verdict.pyfpe < target:
-        reasons.append("uses PyFPE_jbuf")
-    if verdict.ucs < target:
-        reasons.append("built for UCS2 Python")
-    return "; ".join(reasons) or f"best tag is {verdict.show_overall.name}"
 
 
 @main.command()
@@ -312,20 +240,14 @@ def check(
     verbose: bool,
 ) -> None:
     """Exit 0 if WHEEL satisfies its own platform tags (or --plat), else fail with the reason."""
-    from wheelfix.pipeline import audit
+    from wheelfix.pipeline import check as run_check
+    from wheelfix.report import check_text
 
     _setup_logging(verbose)
-    options = _options(ldpaths, sysroot, disable_isa_ext_check)
+    options = _options(ldpaths, sysroot, disable_isa_ext_check, allow_pure=allow_pure_python_wheel)
     with _errors_reported(verbose):
-        try:
-            result = audit(wheel, options, verify_record=True)
-        except NonPlatformWheelError:
-            if allow_pure_python_wheel and _is_pure_name(wheel):
-                click.echo(f"{wheel.name}: pure Python wheel, OK")
-                return
-            raise
-        best = _check(wheel, result, plat, options)
-        click.echo(f"{wheel.name}: OK (consistent with {best})")
+        result = run_check(wheel, options, plat)
+        click.echo(check_text(result))
 
 
 @main.command("lddtree")
@@ -404,27 +326,6 @@ def _zip_epoch(environ: Mapping[str, str]) -> int | None:
         return int(value)
     except ValueError:
         raise click.BadParameter(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from None
-
-
-def _copy_pure(wheel: Path, wheel_dir: Path, settings: ZipSettings) -> Path:
-    """Copy a pure wheel unchanged into the output directory (atomically)."""
-    from wheelfix.outdir import prepare_output_dir
-
-    destination = wheel_dir / wheel.name
-    if destination.exists() and destination.samefile(wheel):
-        return destination
-    prepare_output_dir(wheel_dir)
-    try:
-        data = wheel.read_bytes()
-        temporary = wheel_dir / f".{wheel.name}.{os.getpid()}.part"
-        try:
-            temporary.write_bytes(data)
-            temporary.replace(destination)
-        finally:
-            temporary.unlink(missing_ok=True)
-    except OSError as exc:
-        raise OutputError(str(destination), f"cannot write ({exc.strerror or exc})") from exc
-    return destination
 
 
 @main.command()
@@ -514,7 +415,9 @@ def repair(
         epoch=_zip_epoch(environ),
         recompress=zip_compression_level is not None,
     )
-    audit_opts = _options(ldpaths, sysroot, disable_isa_ext_check, exclude=exclude)
+    audit_opts = _options(
+        ldpaths, sysroot, disable_isa_ext_check, exclude=exclude, allow_pure=allow_pure_python_wheel
+    )
     repair_opts = RepairOptions(
         wheel_dir=wheel_dir,
         plat=plat,
@@ -529,11 +432,7 @@ def repair(
     for wheel in wheels:
         try:
             with _errors_reported(verbose):
-                written.append(
-                    _repair_one(
-                        wheel, audit_opts, repair_opts, allow_pure_python_wheel, verbose, written
-                    )
-                )
+                written.append(_repair_one(wheel, audit_opts, repair_opts, verbose, written))
         except SystemExit as exit_:
             code = int(exit_.code or 1)
             if code > 128:  # a signal or a broken stdout: stop the whole run
@@ -547,7 +446,6 @@ def _repair_one(
     wheel: Path,
     audit_opts: AuditOptions,
     repair_opts: RepairOptions,
-    allow_pure: bool,
     verbose: bool,
     written: Sequence[Path],
 ) -> Path:
@@ -557,15 +455,8 @@ def _repair_one(
         if verbose or message.startswith("warning:"):
             click.echo(f"wheelfix: {message}", err=True)
 
-    try:
-        result = run_repair(wheel, audit_opts, repair_opts, progress, written=written)
-    except NonPlatformWheelError:
-        if allow_pure and _is_pure_name(wheel):
-            copied = _copy_pure(wheel, repair_opts.wheel_dir, repair_opts.zip)
-            click.echo(str(copied))
-            return copied
-        raise
-    for library in result.plan.grafted:
+    result = run_repair(wheel, audit_opts, repair_opts, progress, written=written)
+    for library in result.plan.grafted if result.plan is not None else ():
         click.echo(
             f"wheelfix: grafted {library.original} ({library.source}) as {library.member}", err=True
         )

@@ -104,7 +104,7 @@ def plan_graft(
 ) -> GraftPlan:
     """Decide every copy and edit needed to bring the wheel to ``target``."""
     scan = audit.scan
-    dist = scan.reader.name.distribution
+    dist = scan.name.distribution
     libs_dir = f"{dist}{options.lib_sdir}"
     warnings: list[str] = []
     needs: dict[MemberPath, dict[Soname, Path]] = {}
@@ -113,7 +113,7 @@ def plan_graft(
         missing = sorted(name for name, path in refs.libs.items() if path is None)
         if missing:
             raise LibraryNotFoundError(
-                f"{scan.reader.path}!{elf.path}",
+                f"{scan.wheel}!{elf.path}",
                 f"needs {', '.join(missing)}, which cannot be found"
                 " (set LD_LIBRARY_PATH or AUDITWHEEL_LD_LIBRARY_PATH, or use --exclude)",
             )
@@ -151,10 +151,10 @@ def plan_graft(
                 tree.excluded_dirs,
             )
             warnings.extend(_excluded_warning(elf.path, name) for name in uncovered)
-            to_libs = libs_dir_entries(install_path, libs_dir, scan.reader.name.tags)
+            to_libs = libs_dir_entries(install_path, libs_dir, scan.name.tags)
             if to_libs is None:
                 raise PolicyError(
-                    f"{scan.reader.path}!{elf.path}",
+                    f"{scan.wheel}!{elf.path}",
                     "is installed outside site-packages and the path from there to the"
                     f" grafted libraries in {libs_dir}/ depends on the Python version: only"
                     " a wheel for one CPython or PyPy version can be repaired",

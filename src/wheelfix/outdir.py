@@ -1,4 +1,4 @@
-"""Output side, before writing: make ``-w`` and tidy what killed wheelfix runs left in it.
+"""Output side: make ``-w``, tidy what killed runs left in it, copy a wheel through unchanged.
 
 :class:`~wheelfix.writer.WheelWriter` writes each wheel to ``.<wheel>.<pid>.<random>.part``
 beside its target and renames it at the end; on every error it removes the file. Only a run
@@ -17,8 +17,15 @@ import time
 from pathlib import Path
 
 from wheelfix.errors import OutputError
+from wheelfix.hostfile import read_regular
 
-__all__ = ["STALE_AFTER_SECONDS", "is_stale_part", "prepare_output_dir", "remove_stale_parts"]
+__all__ = [
+    "STALE_AFTER_SECONDS",
+    "copy_unchanged",
+    "is_stale_part",
+    "prepare_output_dir",
+    "remove_stale_parts",
+]
 
 STALE_AFTER_SECONDS = 300
 """A ``.part`` file of a dead process is removed once it is this old (seconds since written)."""
@@ -87,3 +94,25 @@ def prepare_output_dir(directory: Path) -> list[Path]:
     except OSError as exc:
         raise OutputError(str(directory), f"cannot create ({exc.strerror or exc})") from exc
     return remove_stale_parts(directory)
+
+
+def copy_unchanged(wheel: Path, directory: Path, max_size: int) -> Path:
+    """Copy ``wheel`` as it is into ``directory`` (atomically); return the copy's path.
+
+    What ``repair --allow-pure-python-wheel`` does with a pure wheel. A wheel already in
+    ``directory`` is left alone.
+    """
+    destination = directory / wheel.name
+    if destination.exists() and destination.samefile(wheel):
+        return destination
+    data = read_regular(wheel, max_size, "a wheel file")
+    prepare_output_dir(directory)
+    temporary = directory / f".{wheel.name}.{os.getpid()}.part"
+    try:
+        temporary.write_bytes(data)
+        temporary.replace(destination)
+    except OSError as exc:
+        raise OutputError(str(destination), f"cannot write ({exc.strerror or exc})") from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+    return destination

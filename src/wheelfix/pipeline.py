@@ -14,7 +14,13 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from wheelfix.elf import apply_edit, parse_info
-from wheelfix.errors import InvalidElfError, OutputError
+from wheelfix.errors import (
+    CheckFailedError,
+    InvalidElfError,
+    NonPlatformWheelError,
+    OutputError,
+    PolicyError,
+)
 from wheelfix.graft import (
     GraftOptions,
     GraftPlan,
@@ -25,22 +31,19 @@ from wheelfix.graft import (
 from wheelfix.hostfile import read_regular
 from wheelfix.isolation import ElfWorker
 from wheelfix.ldpaths import load_search_paths
-from wheelfix.libc import Libc, detect_elf_libc
+from wheelfix.libc import Libc, detect_elf_libc, split_platform
 from wheelfix.options import QUIET, AuditOptions, ElfParser, Progress, RepairOptions
-from wheelfix.outdir import prepare_output_dir
+from wheelfix.outdir import copy_unchanged, prepare_output_dir
 from wheelfix.policy import Policy, PolicySet, policy_set
+from wheelfix.policy.blockers import blockers
 from wheelfix.policy.evaluate import evaluate
 from wheelfix.resolve import ElfTree, HostDir, LibraryCache, Resolver
-from wheelfix.results import Audit
+from wheelfix.results import Audit, CheckResult
 from wheelfix.retag import platform_tags_after, retag_filename
 from wheelfix.rewrite import MemberSink, Rewriter, output_members, sha256_file, write_members
 from wheelfix.scan import ScannedElf, ScanResult, scan_wheel
 from wheelfix.target import choose_target, parse_plat, tags_to_write
-from wheelfix.wheel import (
-    Member,
-    MemberPath,
-    WheelReader,
-)
+from wheelfix.wheel import Member, MemberPath, WheelReader, is_pure_wheel_name
 from wheelfix.writer import WheelWriter
 
 
@@ -119,6 +122,63 @@ def audit(path: Path, options: AuditOptions, *, verify_record: bool = False) -> 
         return audit_reader(reader, options)
 
 
+def check(path: Path, options: AuditOptions, plat: str | None = None) -> CheckResult:
+    """``wheelfix check``: verify the wheel satisfies its own tags (or ``plat``).
+
+    Every RECORD hash is verified. Raises :class:`CheckFailedError` naming what stands between
+    the wheel and the tag, :class:`PolicyError` for a tag that is no policy of this wheel's
+    architecture and libc.
+    """
+    try:
+        result = audit(path, options, verify_record=True)
+    except NonPlatformWheelError:
+        if options.allow_pure and is_pure_wheel_name(path):
+            return CheckResult(path.name, (), "pure", pure=True)
+        raise
+    policies = result.verdict.policies
+    if plat is not None:
+        targets = [plat]
+    else:
+        targets = [p for p in result.scan.name.platforms if not p.startswith("linux_")]
+        if not targets:
+            newest = policies.newest
+            raise CheckFailedError(
+                str(path),
+                "has no manylinux/musllinux platform tag (PyPI refuses linux_* wheels);"
+                f" as built it is consistent with {result.verdict.show_overall.name}"
+                f" ({newest.name} is blocked by: {_why(result, newest)})",
+            )
+    for target in targets:
+        current = result
+        parts = split_platform(target) or split_platform(f"{target}_{policies.arch}")
+        if (
+            policies.find(target) is None
+            and policies.libc is Libc.MUSL
+            and parts is not None
+            and parts[0].startswith("musllinux_")
+        ):
+            # One musllinux policy is evaluated at a time: evaluate the one this tag names.
+            current = audit(path, replace(options, musl_policy=parts[0]))
+        policy = current.verdict.policies.find(target)
+        if policy is None:
+            raise PolicyError(
+                str(path),
+                f"{target!r} is not a policy for this wheel's"
+                f" architecture and libc ({policies.arch}, {policies.libc.value})"
+                + ("" if parts else "; unknown platform tag"),
+            )
+        if policy > current.verdict.show_overall:
+            raise CheckFailedError(str(path), f"does not satisfy {target}: {_why(current, policy)}")
+    return CheckResult(path.name, tuple(targets), result.verdict.show_overall.name)
+
+
+def _why(result: Audit, target: Policy) -> str:
+    found = blockers(result.verdict, target)
+    return "; ".join(b.describe() for b in found) or (
+        f"best tag is {result.verdict.show_overall.name}"
+    )
+
+
 def lddtree(path: Path, options: AuditOptions) -> ElfTree:
     """Resolve the dependency tree of one ELF file on disk (``wheelfix lddtree``)."""
     data = read_regular(path, options.max_uncompressed, "an ELF file")
@@ -164,10 +224,10 @@ class RepairResult:
 
     output: Path
     """The repaired wheel."""
-    target: Policy
-    """The policy the wheel was repaired to."""
-    plan: GraftPlan
-    """Every copy and edit that was made."""
+    target: Policy | None
+    """The policy the wheel was repaired to (None: a pure wheel, copied unchanged)."""
+    plan: GraftPlan | None
+    """Every copy and edit that was made (None: a pure wheel)."""
 
 
 def repair(
@@ -187,6 +247,23 @@ def repair(
     :class:`~wheelfix.writer.WheelWriter`; tests pass a fake).
     """
     open_sink = sink or partial(_open_writer, options)
+    try:
+        return _repair(path, audit_options, options, progress, written, open_sink)
+    except NonPlatformWheelError:
+        if audit_options.allow_pure and is_pure_wheel_name(path):
+            copied = copy_unchanged(path, options.wheel_dir, audit_options.max_uncompressed)
+            return RepairResult(output=copied, target=None, plan=None)
+        raise
+
+
+def _repair(
+    path: Path,
+    audit_options: AuditOptions,
+    options: RepairOptions,
+    progress: Progress,
+    written: Collection[Path],
+    open_sink: SinkFactory,
+) -> RepairResult:
     requested = parse_plat(options.plat)
     if requested is not None and requested.libc is Libc.MUSL:
         audit_options = replace(audit_options, musl_policy=requested.base)

@@ -13,6 +13,7 @@ from typing import Any
 from wheelfix.elf import Soname
 from wheelfix.policy.evaluate import Verdict
 from wheelfix.resolve import ElfTree
+from wheelfix.results import CheckResult
 
 SCHEMA_VERSION = 1
 
@@ -155,6 +156,13 @@ def show_text(wheel: str, verdict: Verdict, *, verbose: bool = False) -> str:
             )
             out.append(_paragraph(f"From {lib}: " + ", ".join(symbols)))
     return "\n".join(out) + "\n"
+
+
+def check_text(result: CheckResult) -> str:
+    """``check``'s one line of success."""
+    if result.pure:
+        return f"{result.wheel}: pure Python wheel, OK"
+    return f"{result.wheel}: OK (consistent with {result.consistent_with})"
 
 
 def tree_document(tree: ElfTree) -> dict[str, Any]:

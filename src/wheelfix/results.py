@@ -42,4 +42,6 @@ class CheckResult:
     checked: tuple[str, ...]
     """The platform tags verified (its own manylinux/musllinux tags, or ``--plat``)."""
     consistent_with: str
-    """The best tag the wheel satisfies as it is."""
+    """The best tag the wheel satisfies as it is (``"pure"`` for a pure wheel)."""
+    pure: bool = False
+    """True for a pure Python wheel accepted with ``allow_pure``."""

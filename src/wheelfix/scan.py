@@ -8,13 +8,13 @@ name first and the ELF files second, because every later stage depends on them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from wheelfix.elf import ElfInfo, is_elf, parse_info
 from wheelfix.errors import InvalidElfError, InvalidWheelError, NonPlatformWheelError
 from wheelfix.libc import Libc, detect_elf_libc, wheel_arch, wheel_libc
 from wheelfix.options import ElfParser
-from wheelfix.wheel import Member, MemberPath, WheelReader
+from wheelfix.wheel import Member, MemberPath, WheelName, WheelReader
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,10 @@ class ScannedElf:
 class ScanResult:
     """Everything the later stages need to know about the wheel's content."""
 
-    reader: WheelReader
-    """The open wheel (members are read from it again by the output stage)."""
+    wheel: Path
+    """The wheel file (for messages; the stages after scan do not read it)."""
+    name: WheelName
+    """Its parsed file name: distribution, version, tags."""
     arch: str
     """The architecture every considered ELF is built for, e.g. ``x86_64``."""
     libc: Libc
@@ -105,7 +107,8 @@ def scan_wheel(reader: WheelReader, parse: ElfParser = parse_info) -> ScanResult
     libc, guessed = _settle_libc(libc, scanned, wheel)
     assert arch is not None
     return ScanResult(
-        reader=reader,
+        wheel=reader.path,
+        name=reader.name,
         arch=arch,
         libc=libc,
         libc_guessed=guessed,

@@ -15,6 +15,7 @@ from wheelfix.elf import ElfInfo
 from wheelfix.errors import PolicyError
 from wheelfix.libc import Libc, split_platform
 from wheelfix.policy import Policy, all_platform_names
+from wheelfix.policy.blockers import BlockerKind, blockers
 from wheelfix.policy.evaluate import is_loader
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ def parse_plat(value: str) -> RequestedPlatform | None:
 
 def offending_versions(audit: Audit, target: Policy, grafted: Iterable[str]) -> list[str]:
     """``file: VERSION`` for every required symbol version the target does not allow."""
-    allowed = target.symbol_map()
     found: list[str] = []
     sources: list[tuple[str, ElfInfo]] = [(elf.path, elf.info) for elf in audit.scan.elves]
     for tree in audit.trees.values():
@@ -60,12 +60,7 @@ def offending_versions(audit: Audit, target: Policy, grafted: Iterable[str]) -> 
         for library, versions in info.version_requirements:
             if is_loader(library):
                 continue
-            bad = sorted(
-                v
-                for v in versions
-                if (v.partition("_")[0] in allowed and v not in allowed[v.partition("_")[0]])
-                or v == "GLIBC_PRIVATE"
-            )
+            bad = target.disallowed_versions(versions)
             if bad:
                 found.append(f"{source}: {', '.join(bad)}")
     return sorted(set(found))
@@ -75,7 +70,7 @@ def choose_target(audit: Audit, requested: RequestedPlatform | None) -> Policy:
     """The policy repair writes, after checking the wheel can reach it."""
     verdict = audit.verdict
     scan = audit.scan
-    wheel = str(scan.reader.path)
+    wheel = str(scan.wheel)
     if requested is not None:
         if requested.arch != scan.arch:
             raise PolicyError(
@@ -110,32 +105,29 @@ def choose_target(audit: Audit, requested: RequestedPlatform | None) -> Policy:
 
 def _check_reachable(audit: Audit, target: Policy) -> None:
     verdict = audit.verdict
-    wheel = str(audit.scan.reader.path)
-    name = target.name
-    if verdict.sym < target:
-        grafted = verdict.external[name].libs
-        bad = offending_versions(audit, target, grafted)
-        raise PolicyError(
-            wheel,
-            f"cannot repair to {name}: too-recent versioned symbols"
-            f" ({'; '.join(bad) or verdict.sym.name}); build on an older toolchain",
-        )
-    if verdict.blacklist < target:
+    found = blockers(verdict, target, grafting=True)
+    if not found:
+        return
+    wheel = str(audit.scan.wheel)
+    blocker, name = found[0], target.name
+    if blocker.kind is BlockerKind.SYMBOLS:
+        bad = offending_versions(audit, target, verdict.external[name].libs)
+        detail = "; ".join(bad) or verdict.sym.name
+        reason = f"too-recent versioned symbols ({detail}); build on an older toolchain"
+    elif blocker.kind is BlockerKind.BLACKLIST:
         used = verdict.external[name].blacklist
         listed = "; ".join(f"{lib}: {', '.join(s)}" for lib, s in used.items())
-        raise PolicyError(
-            wheel, f"cannot repair to {name}: depends on blacklisted symbols ({listed})"
+        reason = f"depends on blacklisted symbols ({listed})"
+    elif blocker.kind is BlockerKind.ISA:
+        reason = (
+            f"depends on unsupported ISA extensions ({', '.join(blocker.names)});"
+            " see --disable-isa-ext-check"
         )
-    if verdict.machine < target:
-        raise PolicyError(
-            wheel,
-            f"cannot repair to {name}: depends on unsupported ISA extensions"
-            f" ({', '.join(verdict.isa_offenders)}); see --disable-isa-ext-check",
-        )
-    if verdict.ucs < target:
-        raise PolicyError(wheel, f"cannot repair to {name}: built against a UCS2 Python")
-    if verdict.pyfpe < target:
-        raise PolicyError(wheel, f"cannot repair to {name}: uses PyFPE_jbuf")
+    elif blocker.kind is BlockerKind.UCS2:
+        reason = "built against a UCS2 Python"
+    else:
+        reason = "uses PyFPE_jbuf"
+    raise PolicyError(wheel, f"cannot repair to {name}: {reason}")
 
 
 def tags_to_write(audit: Audit, target: Policy, *, only_plat: bool) -> list[str]:

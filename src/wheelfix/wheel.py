@@ -131,6 +131,15 @@ def parse_wheel_name(path: Path) -> WheelName:
     )
 
 
+def is_pure_wheel_name(path: Path) -> bool:
+    """Whether the file name says pure Python: every tag's platform is ``any``."""
+    try:
+        tags = parse_wheel_filename(path.name)[3]
+    except InvalidWheelFilename:
+        return False
+    return bool(tags) and all(tag.platform == "any" for tag in tags)
+
+
 def _check_member_name(wheel: str, name: str) -> None:
     reason = None
     if "\x00" in name:

@@ -8,6 +8,7 @@ order policies: higher means older and more compatible; ``linux`` is 0.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import total_ordering
 from importlib import resources
@@ -68,6 +69,23 @@ class Policy:
     def blacklist_map(self) -> dict[str, frozenset[str]]:
         """``blacklist`` as a dict."""
         return dict(self.blacklist)
+
+    def disallowed_versions(self, versions: Iterable[str]) -> list[str]:
+        """The symbol versions this policy does not allow, sorted (the one symbol rule).
+
+        A version is checked against the policy's list for its prefix (``GLIBC``,
+        ``CXXABI``...); prefixes the policy does not list are not restricted, and
+        ``GLIBC_PRIVATE`` is never allowed. ``linux`` allows everything.
+        """
+        if self.is_linux:
+            return []
+        allowed = self.symbol_map()
+        bad = set()
+        for version in versions:
+            prefix = version.partition("_")[0]
+            if version == "GLIBC_PRIVATE" or (prefix in allowed and version not in allowed[prefix]):
+                bad.add(version)
+        return sorted(bad)
 
 
 def load_table(libc: Libc) -> list[dict[str, Any]]:

@@ -115,17 +115,9 @@ def versioned_symbols(infos: Iterable[ElfInfo]) -> dict[Soname, frozenset[str]]:
 
 def symbol_policy(policies: PolicySet, required: SymbolVersions) -> Policy:
     """The most compatible policy whose symbol sets contain everything required."""
-    by_prefix: dict[str, set[str]] = {}
-    for versions in required.values():
-        for version in versions:
-            by_prefix.setdefault(version.partition("_")[0], set()).add(version)
+    wanted = {version for versions in required.values() for version in versions}
     for policy in reversed(policies.policies):
-        allowed = policy.symbol_map()
-        if policy.is_linux or all(
-            wanted <= allowed[prefix] for prefix, wanted in by_prefix.items() if prefix in allowed
-        ):
-            if "GLIBC_PRIVATE" in by_prefix.get("GLIBC", set()) and not policy.is_linux:
-                continue
+        if not policy.disallowed_versions(wanted):
             return policy
     return policies.linux
 
