@@ -7,7 +7,7 @@ headers) that needs ``libcross.so.1`` (version ``CROSS_1.0``), which needs
 extension and prints ``ext_value(20)`` and its ``.libs/`` mappings.
 
 Oracles: ``auditwheel`` 6.8.2 (``show --json`` with the same ``--ldpaths``; ``repair --plat
-auto``), ``readelf`` (host binutils read aarch64 files), ``wheelfix.verify`` at 64 KiB pages
+auto``), ``readelf`` (host binutils read aarch64 files), ``wheelfix.elf.verify`` at 64 KiB pages
 and, finally, the aarch64 glibc loader itself under ``qemu-aarch64`` (qemu-user) with the
 original libraries deleted, at qemu's default 4 KiB page size and with ``-p 65536`` (a
 64 KiB guest page size, where glibc refuses PT_LOADs that are only 4 KiB-congruent).
@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from wheelbuild import FIXTURES_DIR, REPO_ROOT, compile_cached, make_wheel, unpack_wheel
-from wheelfix.verify import verify_elf
+from wheelfix.elf.verify import verify_elf
 
 CROSS_CC = "aarch64-linux-gnu-gcc"
 QEMU = "qemu-aarch64"

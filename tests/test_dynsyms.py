@@ -21,10 +21,11 @@ import pytest
 
 from runtools import run_wheelfix
 from wheelbuild import compile_cached
-from wheelfix.dynsyms import EM_S390, dynamic_symbol_count, hash_word_size, sysv_hash_matches
-from wheelfix.elf import ElfEdit, Soname, apply_edit, page_size_for, parse_info
+from wheelfix.elf import ElfEdit, Soname, page_size_for
+from wheelfix.elf.dynsyms import EM_S390, dynamic_symbol_count, hash_word_size, sysv_hash_matches
+from wheelfix.elf.lief_io import apply_edit, parse_info
+from wheelfix.elf.verify import verify_elf
 from wheelfix.errors import ElfWriteError
-from wheelfix.verify import verify_elf
 
 SOURCE = r"""
 #include <stdio.h>

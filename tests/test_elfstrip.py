@@ -24,9 +24,10 @@ import pytest
 
 from runtools import clean_env, run_wheelfix
 from wheelbuild import build_repair_scenario, compile_cached, run_check_code
-from wheelfix.elf import page_size_for, parse_info
-from wheelfix.elfstrip import StripError, strip_file
-from wheelfix.verify import verify_elf
+from wheelfix.elf import page_size_for
+from wheelfix.elf.lief_io import parse_info
+from wheelfix.elf.strip import StripError, strip_file
+from wheelfix.elf.verify import verify_elf
 
 #: bytes strip_file may differ from strip -s: both rebuild .shstrtab, in their own order
 MARGIN = 64

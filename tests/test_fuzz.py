@@ -10,7 +10,7 @@ directory).
 * reader (raw bytes, and well-formed zips with damaged wheel structure: names, modes,
   duplicates, WHEEL/RECORD text): ``WheelReader`` + ``scan_wheel`` + reading every member
   succeed or raise a :class:`WheelfixError` subclass, nothing else;
-* scanner: ``elf.parse_info`` returns or raises :class:`InvalidElfError`, ``verify_elf`` never
+* scanner: ``parse_info`` returns or raises :class:`InvalidElfError`, ``verify_elf`` never
   raises;
 * writer containment: ``ElfWorker.apply_edit`` (plus the pipeline's verification) returns
   bytes that verify and re-parse, or raises ``ElfWriteError`` / ``InvalidElfError`` /
@@ -52,6 +52,9 @@ from hypothesis import strategies as st
 from wheelbuild import REPO_ROOT, Scenario, build_scenario, make_wheel, python_ext_suffix
 from wheelfix import elf
 from wheelfix import errors as wf_errors
+from wheelfix.elf.lief_io import apply_edit, parse_info
+from wheelfix.elf.verify import Violation, describe, verify_elf
+from wheelfix.elf.worker import ElfWorker, _capped, size_limit
 from wheelfix.errors import (
     ElfWriteError,
     InvalidElfError,
@@ -59,12 +62,10 @@ from wheelfix.errors import (
     VerificationError,
     WheelfixError,
 )
-from wheelfix.isolation import ElfWorker, _capped, size_limit
 from wheelfix.options import QUIET, AuditOptions, RepairOptions
 from wheelfix.pipeline import repair
 from wheelfix.rewrite import Rewriter
 from wheelfix.scan import scan_wheel
-from wheelfix.verify import Violation, describe, verify_elf
 from wheelfix.wheel import WheelReader
 
 EXT_NAME = f"demo/_demo{python_ext_suffix()}"
@@ -288,7 +289,7 @@ def check_reader(path: Path) -> None:
         warnings.simplefilter("always")
         try:
             with WheelReader(path) as reader:
-                scan_wheel(reader)
+                scan_wheel(reader, parse_info)
                 for member in reader.members:
                     reader.read(member.path)
             event("reader: ok")
@@ -420,7 +421,7 @@ def test_fuzz_elf_scanner(elf_bases: dict[str, Base], data: st.DataObject) -> No
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            info = elf.parse_info(mutated, "fuzz.so")
+            info = parse_info(mutated, "fuzz.so")
         except InvalidElfError as exc:
             event("parse_info: InvalidElfError")
             assert exc.subject == "fuzz.so"
@@ -484,7 +485,7 @@ def test_fuzz_writer_containment(
     edit = data.draw(st.sampled_from(EDITS[label]), label="edit")
     mutated = mutate(base.data, data.draw(mutation_ops(base, shifting=False), label="ops"))
     try:
-        before = elf.parse_info(mutated, "fuzz.so")
+        before = parse_info(mutated, "fuzz.so")
     except InvalidElfError:
         event("writer: input not parseable (skipped)")
         return
@@ -512,7 +513,7 @@ def test_fuzz_writer_containment(
         event("writer: rewritten")
         page_size = elf.page_size_for(before.header.machine)
         assert verify_elf(out, page_size) == ()
-        after = elf.parse_info(out, "rewritten.so")
+        after = parse_info(out, "rewritten.so")
         assert elf.expected_summary(after, elf.ElfEdit()) == elf.expected_summary(before, edit)
         assert len(out) <= size_limit(len(mutated))
 
@@ -530,7 +531,7 @@ def _abort() -> None:
 def test_worker_crash_is_contained_and_worker_recovers(elf_bases: dict[str, Base]) -> None:
     ext = elf_bases[EXT_NAME].data
     edit = EDITS[EXT_NAME][0]
-    expected = elf.apply_edit(ext, edit, "ext.so")
+    expected = apply_edit(ext, edit, "ext.so")
     parent = os.getpid()
     with ElfWorker() as worker:
         assert worker.apply_edit(ext, edit, "ext.so") == expected
@@ -544,7 +545,7 @@ def test_worker_crash_is_contained_and_worker_recovers(elf_bases: dict[str, Base
         assert worker.apply_edit(ext, edit, "ext.so") == expected
         with pytest.raises(InvalidElfError, match=r"^parse\.so: LIEF crashed"):
             worker._call(InvalidElfError, "parse.so", _abort)
-        assert worker.parse_info(ext, "ext.so") == elf.parse_info(ext, "ext.so")
+        assert worker.parse_info(ext, "ext.so") == parse_info(ext, "ext.so")
     assert os.getpid() == parent
 
 
@@ -578,8 +579,8 @@ def _alloc(size: int) -> int:
 def test_worker_refuses_runaway_output(
     elf_bases: dict[str, Base], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("wheelfix.isolation._GROWTH_SLACK", 0)
-    monkeypatch.setattr("wheelfix.isolation.apply_edit", _grow)
+    monkeypatch.setattr("wheelfix.elf.worker._GROWTH_SLACK", 0)
+    monkeypatch.setattr("wheelfix.elf.worker.apply_edit", _grow)
     ext = elf_bases[EXT_NAME].data
     with ElfWorker() as worker, pytest.raises(ElfWriteError, match=r"refusing it"):
         worker.apply_edit(ext, EDITS[EXT_NAME][0], "ext.so")
@@ -594,7 +595,7 @@ def test_repair_survives_lief_crash(
     example: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """pipeline.repair with a LIEF that segfaults: ElfWriteError, nothing in -w."""
-    monkeypatch.setattr("wheelfix.isolation.apply_edit", _segfault_edit)
+    monkeypatch.setattr("wheelfix.elf.worker.apply_edit", _segfault_edit)
     out_dir = tmp_path / "out"
     options = AuditOptions(environ={"LD_LIBRARY_PATH": str(example.lib_dirs[0])})
     with pytest.raises(ElfWriteError) as crashed:
@@ -613,12 +614,12 @@ def _segfault_edit(data: bytes, edit: elf.ElfEdit, name: str) -> bytes:
 
 _CRASHING_CLI = """
 import os, signal, sys
-import wheelfix.isolation
+import wheelfix.elf.worker
 
 def crash(data, edit, name):
     os.kill(os.getpid(), signal.SIGSEGV)
 
-wheelfix.isolation.apply_edit = crash
+wheelfix.elf.worker.apply_edit = crash
 from wheelfix.cli import main
 main(sys.argv[1:], prog_name="wheelfix")
 """
@@ -747,8 +748,8 @@ def test_unknown_dynamic_tag_parses_without_warnings(elf_bases: dict[str, Base])
     data = with_unknown_dynamic_tag(elf_bases[EXT_NAME].data)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        info = elf.parse_info(data, "ext.so")
-    assert info.needed == elf.parse_info(elf_bases[EXT_NAME].data, "ext.so").needed
+        info = parse_info(data, "ext.so")
+    assert info.needed == parse_info(elf_bases[EXT_NAME].data, "ext.so").needed
 
 
 @pytest.mark.parametrize("warnings_env", ["default", "error"])
@@ -835,4 +836,4 @@ def test_archive_shifted_by_one_byte_is_not_a_zip(example: Scenario, tmp_path: P
     # computes -1 for the first member, whose seek fails with EINVAL.
     wheel = _drop_first_byte(example.wheel, tmp_path / example.wheel.name)
     with pytest.raises(NotAZipError), WheelReader(wheel) as reader:
-        scan_wheel(reader)
+        scan_wheel(reader, parse_info)

@@ -17,10 +17,8 @@ PACKAGE = SRC / "wheelfix"
 #: The modules that may import LIEF (and so may take its ~0.4 s import time).
 LIEF_MODULES = frozenset(
     {
-        "wheelfix.elf",
         "wheelfix.elf.lief_io",
         "wheelfix.elf.worker",
-        "wheelfix.isolation",
         "wheelfix.patchelf.lief_ops",
     }
 )
@@ -53,10 +51,11 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
                 base = ".".join([*anchor, *([base] if base else [])])
             targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
         for target in targets:
-            while target and target not in known:
-                target = target.rpartition(".")[0]
-            if target and target != name:
-                found.add(target)
+            module = target
+            while module and module not in known:
+                module = module.rpartition(".")[0]
+            if module and module != name:
+                found.add(module)
     return found
 
 
@@ -64,10 +63,10 @@ def _graph() -> dict[str, set[str]]:
     modules = _modules()
     known = set(modules)
     graph = {name: _imports(name, path, known) for name, path in modules.items()}
-    for name in graph:  # a package's __init__ runs before any of its submodules
+    for name, edges in graph.items():  # a package's __init__ runs before its submodules
         parent = name.rpartition(".")[0]
         while parent:
-            graph[name].discard(parent)
+            edges.discard(parent)
             parent = parent.rpartition(".")[0]
     return graph
 

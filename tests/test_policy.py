@@ -15,7 +15,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from wheelbuild import RunCli, compile_cached, make_wheel, python_wheel_tag
-from wheelfix.elf import ElfHeader, ElfInfo, Soname, parse_info
+from wheelfix.elf import ElfHeader, ElfInfo, Soname
+from wheelfix.elf.lief_io import parse_info
 from wheelfix.libc import KNOWN_ARCHES, Libc
 from wheelfix.options import AuditOptions
 from wheelfix.pipeline import audit

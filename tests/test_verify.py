@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from wheelfix.verify import Violation, describe, page_size_for_machine, verify_elf
+from wheelfix.elf.structs import page_size_for as page_size_for_machine
+from wheelfix.elf.verify import Violation, describe, verify_elf
 
 PT_LOAD, PT_DYNAMIC, PT_NOTE, PT_PHDR = 1, 2, 4, 6
 PT_GNU_STACK, PT_GNU_RELRO = 0x6474E551, 0x6474E552

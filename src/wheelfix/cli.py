@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import traceback
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -22,8 +19,9 @@ import click
 from wheelfix import __version__
 from wheelfix.errors import (
     NonPlatformWheelError,
-    WheelfixError,
 )
+from wheelfix.exits import errors_reported
+from wheelfix.options import lib_sdir_problem
 from wheelfix.policy import all_platform_names
 from wheelfix.writer import ZipSettings
 
@@ -34,79 +32,6 @@ if TYPE_CHECKING:
 # `wheelfix --help` and `--version` stay fast.
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXIT_INTERRUPTED = 130
-
-
-EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
-
-_TERMINATING_SIGNALS = ("SIGTERM", "SIGHUP")
-"""Handled as Ctrl-C is: stop, remove the partial output, exit 128 + the signal number."""
-
-
-class Terminated(BaseException):
-    """Raised in the main thread when SIGTERM or SIGHUP arrives (like KeyboardInterrupt)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    del frame
-    raise Terminated(signum)
-
-
-def _install_signal_handlers() -> None:
-    for name in _TERMINATING_SIGNALS:
-        number = getattr(signal, name, None)
-        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
-            signal.signal(number, _raise_terminated)
-
-
-def _fail(error: WheelfixError) -> None:
-    click.echo(f"wheelfix: error: {error.subject}: {error.reason}", err=True)
-    sys.exit(error.exit_code)
-
-
-def _silence_stdout() -> None:
-    """After EPIPE on stdout: point it at /dev/null so the interpreter's flush at exit is quiet."""
-    with suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-
-
-@contextmanager
-def _errors_reported(verbose: bool) -> Iterator[None]:
-    """Turn every failure into one stderr line and an exit code."""
-    _install_signal_handlers()
-    try:
-        yield
-    except WheelfixError as error:
-        if verbose:
-            traceback.print_exc()
-        _fail(error)
-    except KeyboardInterrupt:
-        click.echo("wheelfix: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except Terminated as stop:
-        click.echo(f"wheelfix: interrupted ({signal.Signals(stop.signum).name})", err=True)
-        sys.exit(128 + stop.signum)
-    except BrokenPipeError:
-        # The reader of stdout went away (`wheelfix show W | head -1`): stop quietly, as
-        # a tool killed by SIGPIPE would.
-        _silence_stdout()
-        sys.exit(EXIT_BROKEN_PIPE)
-    except (click.exceptions.Exit, click.ClickException, SystemExit):
-        raise
-    except Exception as exc:  # a bug: say so in one line, traceback only on request
-        if verbose:
-            traceback.print_exc()
-        click.echo(
-            f"wheelfix: internal error: {type(exc).__name__}: {exc} (run with -v for a traceback)",
-            err=True,
-        )
-        sys.exit(1)
 
 
 def audit_options(func: F) -> F:
@@ -201,7 +126,7 @@ def show(
 
     _setup_logging(verbose)
     options = _options(ldpaths, sysroot, disable_isa_ext_check)
-    with _errors_reported(verbose):
+    with errors_reported(verbose):
         try:
             result = audit(wheel, options)
         except NonPlatformWheelError as error:
@@ -245,7 +170,7 @@ def check(
 
     _setup_logging(verbose)
     options = _options(ldpaths, sysroot, disable_isa_ext_check, allow_pure=allow_pure_python_wheel)
-    with _errors_reported(verbose):
+    with errors_reported(verbose):
         result = run_check(wheel, options, plat)
         click.echo(check_text(result))
 
@@ -275,7 +200,7 @@ def lddtree_command(
 
     _setup_logging(verbose)
     options = _options(ldpaths, sysroot, disable_isa=False)
-    with _errors_reported(verbose):
+    with errors_reported(verbose):
         tree = lddtree(file, options)
         click.echo(tree_json(tree) if as_json else tree_text(tree), nl=bool(as_json))
 
@@ -287,28 +212,6 @@ def _validate_plat(ctx: click.Context, param: click.Parameter, value: str) -> st
             " manylinux2014_aarch64, musllinux_1_2_x86_64) or 'auto'"
         )
     return value
-
-
-_LIB_SDIR_FORBIDDEN = {
-    ":": "a ':' would split the RPATH in two",
-    "$": "a '$' would be expanded by the loader ($ORIGIN, $LIB, $PLATFORM)",
-    "\\": "a backslash is not allowed in wheel member names",
-}
-
-
-def lib_sdir_problem(value: str) -> str | None:
-    """Why ``-L VALUE`` would make a broken wheel, or None when it is safe (pure)."""
-    for char, reason in _LIB_SDIR_FORBIDDEN.items():
-        if char in value:
-            return reason
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        return "control characters are not allowed"
-    first, *rest = value.split("/")
-    if any(part in ("", ".", "..") for part in rest):
-        return "'/'-separated parts may not be empty, '.' or '..'"
-    if any(part.endswith((".dist-info", ".data")) for part in (first, *rest)):
-        return "a directory ending in .dist-info or .data would be taken for wheel metadata"
-    return None
 
 
 def _validate_lib_sdir(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -431,7 +334,7 @@ def repair(
     written: list[Path] = []
     for wheel in wheels:
         try:
-            with _errors_reported(verbose):
+            with errors_reported(verbose):
                 written.append(_repair_one(wheel, audit_opts, repair_opts, verbose, written))
         except SystemExit as exit_:
             code = int(exit_.code or 1)

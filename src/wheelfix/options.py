@@ -16,7 +16,15 @@ from wheelfix.elf import ElfInfo
 from wheelfix.wheel import DEFAULT_MAX_UNCOMPRESSED
 from wheelfix.writer import ZipSettings
 
-__all__ = ["QUIET", "AuditOptions", "ElfParser", "Progress", "RepairOptions", "ZipSettings"]
+__all__ = [
+    "QUIET",
+    "AuditOptions",
+    "ElfParser",
+    "Progress",
+    "RepairOptions",
+    "ZipSettings",
+    "lib_sdir_problem",
+]
 
 ElfParser = Callable[[bytes, str], ElfInfo]
 """Turns ELF bytes (and a name for messages) into an :class:`ElfInfo`."""
@@ -65,6 +73,28 @@ QUIET: Progress = _Quiet()
 """A progress sink that prints nothing (the library's default)."""
 
 
+_LIB_SDIR_FORBIDDEN = {
+    ":": "a ':' would split the RPATH in two",
+    "$": "a '$' would be expanded by the loader ($ORIGIN, $LIB, $PLATFORM)",
+    "\\": "a backslash is not allowed in wheel member names",
+}
+
+
+def lib_sdir_problem(value: str) -> str | None:
+    """Why ``-L VALUE`` would make a broken wheel, or None when it is safe (pure)."""
+    for char, reason in _LIB_SDIR_FORBIDDEN.items():
+        if char in value:
+            return reason
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "control characters are not allowed"
+    first, *rest = value.split("/")
+    if any(part in ("", ".", "..") for part in rest):
+        return "'/'-separated parts may not be empty, '.' or '..'"
+    if any(part.endswith((".dist-info", ".data")) for part in (first, *rest)):
+        return "a directory ending in .dist-info or .data would be taken for wheel metadata"
+    return None
+
+
 @dataclass(frozen=True)
 class RepairOptions:
     """How to repair: ``wheelfix repair``'s flags beyond the audit's."""
@@ -87,3 +117,8 @@ class RepairOptions:
     """Replace an existing output file (atomically)."""
     isolate: bool = True
     """Rewrite ELF files in a worker process, so a LIEF crash becomes an error line."""
+
+    def __post_init__(self) -> None:
+        problem = lib_sdir_problem(self.lib_sdir)
+        if problem is not None:
+            raise ValueError(f"lib_sdir {self.lib_sdir!r}: {problem}")

@@ -13,7 +13,6 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from wheelfix.elf import apply_edit, parse_info
 from wheelfix.errors import (
     CheckFailedError,
     InvalidElfError,
@@ -29,7 +28,6 @@ from wheelfix.graft import (
     plan_graft,
 )
 from wheelfix.hostfile import read_regular
-from wheelfix.isolation import ElfWorker
 from wheelfix.ldpaths import load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc, split_platform
 from wheelfix.options import QUIET, AuditOptions, ElfParser, Progress, RepairOptions
@@ -48,7 +46,11 @@ from wheelfix.writer import WheelWriter
 
 
 def _parser(options: AuditOptions) -> ElfParser:
-    return options.parse or parse_info
+    if options.parse is not None:
+        return options.parse
+    from wheelfix.elf.lief_io import parse_info  # LIEF is imported once ELF bytes are read
+
+    return parse_info
 
 
 def open_wheel(path: Path, options: AuditOptions) -> WheelReader:
@@ -286,6 +288,9 @@ def _repair(
         _check_output_path(path, output, written)
         for stale in prepare_output_dir(options.wheel_dir):
             progress(f"removed {stale.name}, left by a killed wheelfix run")
+        from wheelfix.elf.lief_io import apply_edit
+        from wheelfix.elf.worker import ElfWorker
+
         with ElfWorker() as worker, open_sink(output) as destination:
             rewrite = Rewriter(worker.apply_edit if options.isolate else apply_edit, progress)
             members = output_members(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Union
 
-from wheelfix.elf import ElfHeader, ElfInfo, Soname, parse_info, read_header
+from wheelfix.elf import ElfHeader, ElfInfo, Soname, read_header
 from wheelfix.errors import InputFileError, InvalidElfError
 from wheelfix.hostfile import open_regular, read_regular
 from wheelfix.ldpaths import SearchPaths
@@ -101,7 +101,7 @@ class LibraryCache:
 
     def __init__(
         self,
-        parse: Callable[[bytes, str], ElfInfo] = parse_info,
+        parse: Callable[[bytes, str], ElfInfo] | None = None,
         max_size: int = DEFAULT_MAX_UNCOMPRESSED,
     ) -> None:
         self._headers: dict[Path, ElfHeader | None] = {}
@@ -120,6 +120,13 @@ class LibraryCache:
                 self._headers[path] = None
         return self._headers[path]
 
+    def _parser(self) -> Callable[[bytes, str], ElfInfo]:
+        if self._parse is None:
+            from wheelfix.elf.lief_io import parse_info  # LIEF only once a library is read
+
+            self._parse = parse_info
+        return self._parse
+
     def info(self, path: Path) -> ElfInfo:
         """The full dynamic information of a host library (parsed once per run)."""
         if path not in self._infos:
@@ -127,7 +134,7 @@ class LibraryCache:
                 data = read_regular(path, self._max_size, "a shared library")
             except InputFileError as exc:
                 raise InvalidElfError(exc.subject, exc.reason) from exc
-            self._infos[path] = self._parse(data, str(path))
+            self._infos[path] = self._parser()(data, str(path))
         return self._infos[path]
 
 

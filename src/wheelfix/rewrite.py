@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from wheelfix.elf import ElfEdit, page_size_for, read_header
+from wheelfix.elf.verify import describe, verify_elf
 from wheelfix.errors import InputFileError, VerificationError
 from wheelfix.graft import GraftedLibrary, GraftPlan
 from wheelfix.hostfile import open_regular, read_regular
 from wheelfix.options import Progress
 from wheelfix.retag import retag_wheel_metadata
-from wheelfix.verify import describe, verify_elf
 from wheelfix.wheel import CompressedMember, Member, WheelReader
 from wheelfix.writer import archive_key
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from wheelfix.elf import ElfInfo, is_elf, parse_info
+from wheelfix.elf import ElfInfo, is_elf
 from wheelfix.errors import InvalidElfError, InvalidWheelError, NonPlatformWheelError
 from wheelfix.libc import Libc, detect_elf_libc, wheel_arch, wheel_libc
 from wheelfix.options import ElfParser
@@ -73,7 +73,7 @@ def find_elf_members(reader: WheelReader) -> list[Member]:
     return [m for m in reader.members if m.size >= 52 and is_elf(reader.read_head(m.path, 4))]
 
 
-def scan_wheel(reader: WheelReader, parse: ElfParser = parse_info) -> ScanResult:
+def scan_wheel(reader: WheelReader, parse: ElfParser) -> ScanResult:
     """Read every ELF member and decide the wheel's architecture and libc."""
     name = reader.name
     wheel = str(reader.path)

@@ -4,7 +4,7 @@ The only module of ``wheelfix.patchelf`` that imports LIEF (lazily, in the worke
 :class:`Rewrite` lists the edits ``inplace`` could not make; :func:`rewrite` applies them in
 one LIEF write in a forked child (``multiprocessing``), so a LIEF crash on hostile input
 becomes a :class:`PatchelfError` instead of killing the command, with the address-space cap
-and output-size limit of ``wheelfix.isolation``. No LIEF object leaves the child.
+and output-size limit of ``wheelfix.elf.worker``. No LIEF object leaves the child.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class Rewrite:
 
 def rewrite(data: bytes, plan: Rewrite) -> bytes:
     """Apply ``plan`` to ``data`` in a worker process; the rewritten bytes."""
-    from wheelfix.isolation import size_limit  # imports LIEF: only when LIEF is needed
+    from wheelfix.elf.worker import size_limit  # imports LIEF: only when LIEF is needed
 
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
@@ -78,7 +78,7 @@ def rewrite(data: bytes, plan: Rewrite) -> bytes:
 
 def _capped_rewrite(data: bytes, plan: Rewrite) -> bytes:
     """In the worker: cap the address space, then rewrite."""
-    from wheelfix.isolation import memory_budget
+    from wheelfix.elf.worker import memory_budget
 
     if resource is not None:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)

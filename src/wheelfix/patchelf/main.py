@@ -2,7 +2,7 @@
 
 :func:`main` parses the command line, then for each file: reads it, runs the options
 (``edits``), hands what did not fit in place to LIEF (``lief_ops``), checks the result
-(the new dynamic facts are there, and ``wheelfix.verify`` finds no loader invariant the
+(the new dynamic facts are there, and ``wheelfix.elf.verify`` finds no loader invariant the
 input did not already break) and writes it (``files``). Like patchelf it stops at the
 first failing file, printing ``patchelf: <message>`` and returning 1.
 """
@@ -13,13 +13,14 @@ import os
 import sys
 from typing import Callable, TextIO
 
+from wheelfix.elf.structs import page_size_for as page_size_for_machine
+from wheelfix.elf.verify import describe, verify_elf
 from wheelfix.patchelf import PatchelfError, args
 from wheelfix.patchelf.append import page_size, relocate
 from wheelfix.patchelf.edits import patch
 from wheelfix.patchelf.elfview import DT_RPATH, DT_RUNPATH, DT_SONAME, ElfView
 from wheelfix.patchelf.files import read_bytes, read_text, write_bytes
 from wheelfix.patchelf.state import Patch
-from wheelfix.verify import describe, page_size_for_machine, verify_elf
 
 
 def main(

@@ -1,197 +1,33 @@
-"""Scan and graft stages: the only module that imports LIEF.
+"""Scan and graft stages: the one place LIEF reads and writes ELF files.
 
-Reading turns ELF bytes into an :class:`ElfInfo` (a plain frozen dataclass; no LIEF type leaves
-this module). Writing (see :func:`apply_edit`) turns an :class:`ElfEdit` into new ELF bytes in a
-single LIEF write, then re-parses the result to check the edits really landed.
+Reading turns ELF bytes into an :class:`~wheelfix.elf.model.ElfInfo` (no LIEF type leaves this
+module). Writing (:func:`apply_edit`) turns an :class:`~wheelfix.elf.model.ElfEdit` into new
+ELF bytes in a single LIEF write, then re-parses the result to check the edits really landed.
+Pure-Python header checks (:mod:`wheelfix.elf.structs`) run before LIEF sees any byte.
 """
 
 from __future__ import annotations
 
 import struct
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, NewType
+from typing import Any
 
 import lief
 
-from wheelfix.dynsyms import dynamic_symbol_count, hash_word_size, sysv_hash_matches
-from wheelfix.elfstrip import StripError, strip_file
+from wheelfix.elf.dynsyms import dynamic_symbol_count, hash_word_size, sysv_hash_matches
+from wheelfix.elf.model import ElfEdit, ElfInfo, Soname, can_strip, expected_summary, summary_of
+from wheelfix.elf.strip import StripError, strip_file
+from wheelfix.elf.structs import EM_386, EM_X86_64, LARGE_PAGE_MACHINES, ElfHeader, read_header
 from wheelfix.errors import ElfWriteError, InvalidElfError
+
+__all__ = ["apply_edit", "parse_info"]
 
 lief.logging.disable()
 
-Soname = NewType("Soname", str)
-"""A DT_NEEDED or DT_SONAME string, e.g. ``libyaml-0.so.2``."""
-
-ELF_MAGIC = b"\x7fELF"
-
-EM_386 = 3
-EM_PPC64 = 21
-EM_S390 = 22
-EM_ARM = 40
-EM_X86_64 = 62
-EM_AARCH64 = 183
-EM_RISCV = 243
-EM_LOONGARCH = 258
-
-_LARGE_PAGE_MACHINES = frozenset({EM_AARCH64, EM_PPC64, EM_LOONGARCH})
 _GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
 _NT_GNU_PROPERTY_TYPE_0 = 5
 _PYFPE_SYMBOLS = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
 _EXTENSION_PREFIXES = ("PyInit_", "_cffi_pypyinit_", "init")
-
-
-@dataclass(frozen=True)
-class ElfHeader:
-    """The ELF identification and header fields that decide compatibility."""
-
-    elf_class: int
-    """32 or 64."""
-    little_endian: bool
-    """True for ELFDATA2LSB."""
-    osabi: int
-    """EI_OSABI (0 = SYSV, 3 = GNU/Linux)."""
-    file_type: int
-    """e_type: 2 = EXEC, 3 = DYN."""
-    machine: int
-    """e_machine, e.g. 62 for x86-64."""
-    flags: int
-    """e_flags (ARM float ABI lives here)."""
-
-    @property
-    def arch(self) -> str | None:
-        """The wheel platform architecture this header belongs to, or None if unsupported."""
-        return machine_to_arch(self)
-
-
-@dataclass(frozen=True)
-class ElfInfo:
-    """What the scan stage needs to know about one ELF file."""
-
-    header: ElfHeader
-    """Identification fields."""
-    interpreter: str | None
-    """PT_INTERP, for executables."""
-    needed: tuple[Soname, ...]
-    """DT_NEEDED entries, in file order."""
-    soname: Soname | None
-    """DT_SONAME, if any."""
-    rpath: tuple[str, ...]
-    """DT_RPATH entries, unexpanded."""
-    runpath: tuple[str, ...]
-    """DT_RUNPATH entries, unexpanded."""
-    version_requirements: tuple[tuple[Soname, tuple[str, ...]], ...]
-    """``.gnu.version_r``: (library file name, version names) in file order."""
-    version_definitions: tuple[str, ...]
-    """``.gnu.version_d`` names (the first is the library's own base name)."""
-    undefined_symbols: frozenset[str]
-    """Undefined, non-weak dynamic symbols."""
-    init_symbols: frozenset[str]
-    """Defined functions that look like module init functions (``PyInit_x``, ``initx``...)."""
-    uses_pyfpe: bool
-    """True when ``PyFPE_jbuf`` and friends are referenced."""
-    uses_ucs2: bool
-    """True when ``PyUnicodeUCS2_*`` functions are referenced."""
-    x86_isa_needed: int = 0
-    """GNU_PROPERTY_X86_ISA_1_NEEDED bits (0 when absent)."""
-    has_dynamic: bool = field(default=True)
-    """True when the file has a PT_DYNAMIC segment."""
-    filtees: tuple[Soname, ...] = ()
-    """DT_FILTER names: libraries the loader must open for this filter object."""
-    auxiliaries: tuple[Soname, ...] = ()
-    """DT_AUXILIARY names: filtees the loader opens if it can (their absence is no error)."""
-
-    @property
-    def loaded_names(self) -> tuple[Soname, ...]:
-        """Every library name the loader opens for this object: DT_NEEDED, then the filtees."""
-        return (*self.needed, *self.filtees, *self.auxiliaries)
-
-    def python_extension_version(self, filename: str) -> int | None:
-        """3 (or 2) when this file is a Python extension for the module its name gives."""
-        module = filename.rsplit("/", 1)[-1].split(".", 1)[0]
-        if f"PyInit_{module}" in self.init_symbols:
-            return 3
-        if {f"init{module}", f"_cffi_pypyinit_{module}"} & self.init_symbols:
-            return 2
-        return None
-
-    @property
-    def x86_isa_level(self) -> int:
-        """The x86-64 micro-architecture level required (1 = baseline)."""
-        for bit, level in ((8, 4), (4, 3), (2, 2)):
-            if self.x86_isa_needed & bit:
-                return level
-        return 1
-
-
-def machine_to_arch(header: ElfHeader) -> str | None:
-    """Map an ELF header to a wheel architecture name (``x86_64``, ``aarch64``, ...)."""
-    m, bits = header.machine, header.elf_class
-    simple = {
-        (EM_X86_64, 64): "x86_64",
-        (EM_386, 32): "i686",
-        (EM_AARCH64, 64): "aarch64",
-        (EM_S390, 64): "s390x",
-        (EM_RISCV, 64): "riscv64",
-        (EM_LOONGARCH, 64): "loongarch64",
-    }
-    if (m, bits) in simple:
-        return simple[(m, bits)]
-    if m == EM_PPC64 and bits == 64:
-        return "ppc64le" if header.little_endian else "ppc64"
-    if m == EM_ARM and bits == 32 and header.little_endian:
-        eabi5 = (header.flags & 0xFF000000) == 0x05000000
-        hard_float = bool(header.flags & 0x400)
-        return "armv7l" if eabi5 and hard_float else None
-    return None
-
-
-def page_size_for(machine: int) -> int:
-    """The largest page size a loader may use for this machine."""
-    return 0x10000 if machine in _LARGE_PAGE_MACHINES else 0x1000
-
-
-def is_elf(head: bytes) -> bool:
-    """True when the bytes start with the ELF magic."""
-    return head[:4] == ELF_MAGIC
-
-
-def read_header(data: bytes, name: str, *, whole_file: bool = True) -> ElfHeader:
-    """Parse and sanity-check the ELF header in pure Python, before LIEF sees the bytes.
-
-    With ``whole_file`` False, ``data`` is only the start of the file, so the program header
-    table is not checked against its length.
-    """
-    if len(data) < 52 or not is_elf(data):
-        raise InvalidElfError(name, "truncated or not an ELF file")
-    ei_class, ei_data, ei_version, ei_osabi = data[4], data[5], data[6], data[7]
-    if ei_class not in (1, 2) or ei_data not in (1, 2) or ei_version != 1:
-        raise InvalidElfError(name, "bad ELF identification bytes")
-    end = "<" if ei_data == 1 else ">"
-    if ei_class == 2:
-        if len(data) < 64:
-            raise InvalidElfError(name, "truncated ELF header")
-        e_type, e_machine, _v, _entry, e_phoff, _shoff, e_flags, _eh, e_phentsize, e_phnum = (
-            struct.unpack_from(end + "HHIQQQIHHH", data, 16)
-        )
-        min_phent = 56
-    else:
-        e_type, e_machine, _v, _entry, e_phoff, _shoff, e_flags, _eh, e_phentsize, e_phnum = (
-            struct.unpack_from(end + "HHIIIIIHHH", data, 16)
-        )
-        min_phent = 32
-    if e_phnum and e_phentsize < min_phent:
-        raise InvalidElfError(name, "program header entries are too small")
-    if whole_file and e_phnum and e_phoff + e_phnum * e_phentsize > len(data):
-        raise InvalidElfError(name, "program headers lie outside the file")
-    return ElfHeader(
-        elf_class=64 if ei_class == 2 else 32,
-        little_endian=ei_data == 1,
-        osabi=ei_osabi,
-        file_type=e_type,
-        machine=e_machine,
-        flags=e_flags,
-    )
 
 
 def _read_config() -> Any:
@@ -258,9 +94,7 @@ def _info_from_binary(binary: Any, header: ElfHeader, symbol_count: int | None) 
     tags = lief.ELF.DynamicEntry.TAG
     needed = tuple(Soname(e.name) for e in binary.dynamic_entries if e.tag == tags.NEEDED)
     filtees = tuple(Soname(e.name) for e in binary.dynamic_entries if e.tag == tags.FILTER)
-    auxiliaries = tuple(
-        Soname(e.name) for e in binary.dynamic_entries if e.tag == tags.AUXILIARY
-    )
+    auxiliaries = tuple(Soname(e.name) for e in binary.dynamic_entries if e.tag == tags.AUXILIARY)
     soname_entry = _dynamic_string(binary, tags.SONAME)
     rpath_entry = _dynamic_string(binary, tags.RPATH)
     runpath_entry = _dynamic_string(binary, tags.RUNPATH)
@@ -330,71 +164,6 @@ def _x86_isa_needed(binary: Any, header: ElfHeader) -> int:
     return needed
 
 
-@dataclass(frozen=True)
-class ElfEdit:
-    """Every change one ELF file needs, decided before anything is written."""
-
-    replace_needed: tuple[tuple[Soname, Soname], ...] = ()
-    """DT_NEEDED (and DT_FILTER/DT_AUXILIARY) renames (old, new); the matching
-    ``.gnu.version_r`` file names follow."""
-    remove_needed: tuple[Soname, ...] = ()
-    """DT_NEEDED entries to drop, with their version requirements (libpython)."""
-    soname: Soname | None = None
-    """New DT_SONAME, if any."""
-    rpath: str | None = None
-    """New DT_RPATH (any DT_RUNPATH is removed); ``""`` removes both."""
-    strip: bool = False
-    """Remove ``.symtab``, ``.strtab`` and debug sections, as ``strip -s`` (``elfstrip.py``)."""
-
-    @property
-    def is_empty(self) -> bool:
-        """True when the file needs no change at all."""
-        return self == ElfEdit()
-
-
-@dataclass(frozen=True)
-class ElfSummary:
-    """The dynamic facts an edit controls, read back after writing to check it landed."""
-
-    needed: tuple[str, ...]
-    soname: str | None
-    rpath: tuple[str, ...]
-    runpath: tuple[str, ...]
-    verneed_files: tuple[str, ...]
-    filtees: tuple[str, ...] = ()
-
-
-def expected_summary(info: ElfInfo, edit: ElfEdit) -> ElfSummary:
-    """What the file's dynamic facts must be after ``edit`` (pure)."""
-    renames = dict(edit.replace_needed)
-    removed = set(edit.remove_needed)
-
-    def rename(names: tuple[Soname, ...]) -> tuple[str, ...]:
-        return tuple(renames.get(n, n) for n in names if n not in removed)
-
-    rpath, runpath = info.rpath, info.runpath
-    if edit.rpath is not None:
-        rpath = tuple(p for p in edit.rpath.split(":") if p) if edit.rpath else ()
-        runpath = ()
-    return ElfSummary(
-        needed=rename(info.needed),
-        soname=edit.soname or info.soname,
-        rpath=rpath,
-        runpath=runpath,
-        verneed_files=rename(tuple(lib for lib, _ in info.version_requirements)),
-        filtees=rename((*info.filtees, *info.auxiliaries)),
-    )
-
-
-def _summary(info: ElfInfo) -> ElfSummary:
-    return expected_summary(info, ElfEdit())
-
-
-def can_strip(info: ElfInfo) -> bool:
-    """Whether ``--strip`` applies: executables and shared libraries (``elfstrip.py``)."""
-    return info.header.file_type in (2, 3)
-
-
 def apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
     """Apply ``edit`` with one LIEF write and check the result; raise ElfWriteError on mismatch."""
     with warnings.catch_warnings():
@@ -417,7 +186,7 @@ def _apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
         raise ElfWriteError(name, "LIEF produced an empty file")
     after = parse_info(out, name)
     wanted = expected_summary(before, edit)
-    got = _summary(after)
+    got = summary_of(after)
     if got != wanted:
         raise ElfWriteError(
             name, f"rewritten file does not match the plan: wanted {wanted}, got {got}"
@@ -427,7 +196,7 @@ def _apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
 
 def _lief_write(data: bytes, edit: ElfEdit, header: ElfHeader, name: str) -> bytes:
     config = lief.ELF.ParserConfig()
-    if header.machine in _LARGE_PAGE_MACHINES:
+    if header.machine in LARGE_PAGE_MACHINES:
         config.page_size = 0x10000
     try:
         binary = _parse_for_writing(data, config, name)

@@ -36,7 +36,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from wheelfix.elf import ElfEdit, ElfInfo, apply_edit, parse_info
+from wheelfix.elf.lief_io import apply_edit, parse_info
+from wheelfix.elf.model import ElfEdit, ElfInfo
 from wheelfix.errors import ElfWriteError, InvalidElfError, WheelfixError
 
 try:
