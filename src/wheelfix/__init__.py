@@ -1,20 +1,75 @@
 """wheelfix: audit and repair Linux wheels for manylinux/musllinux, in pure Python with LIEF.
 
-The public API is :func:`audit` (scan -> resolve -> policy) with its result types; the
-command line in ``cli.py`` is a thin layer over it.
+The public API: :func:`audit` (scan -> resolve -> policy), :func:`check`, :func:`repair`
+(-> graft -> retag -> write) and :func:`lddtree`, their option and result types, and the
+errors they raise (each with the exit code the command line uses). The command line in
+``cli.py`` is a thin layer over these. Importing wheelfix does not import LIEF; the first ELF
+file read does.
+
+>>> from pathlib import Path
+>>> from wheelfix import AuditOptions, RepairOptions, repair
+>>> result = repair(Path("dist/demo-1.0-cp311-cp311-linux_x86_64.whl"),
+...                 AuditOptions(), RepairOptions(wheel_dir=Path("wheelhouse")))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Audit", "AuditOptions", "__version__", "audit"]
+from wheelfix.errors import (
+    CheckFailedError,
+    ElfWriteError,
+    InputFileError,
+    InvalidElfError,
+    InvalidWheelError,
+    LibraryNotFoundError,
+    NameCollisionError,
+    NonPlatformWheelError,
+    NotAZipError,
+    OutputError,
+    PolicyError,
+    UnsafeWheelError,
+    VerificationError,
+    WheelfixError,
+)
+from wheelfix.options import (
+    QUIET,
+    AuditOptions,
+    Progress,
+    RepairOptions,
+    ZipSettings,
+)
+from wheelfix.pipeline import RepairResult, audit, check, lddtree, repair
+from wheelfix.resolve import ElfTree
+from wheelfix.results import Audit, CheckResult
 
-
-def __getattr__(name: str) -> object:
-    # Import lazily so `wheelfix --version` does not pay for importing LIEF.
-    if name in ("Audit", "AuditOptions", "audit"):
-        from wheelfix import pipeline
-
-        return getattr(pipeline, name)
-    raise AttributeError(name)
+__all__ = [
+    "QUIET",
+    "Audit",
+    "AuditOptions",
+    "CheckFailedError",
+    "CheckResult",
+    "ElfTree",
+    "ElfWriteError",
+    "InputFileError",
+    "InvalidElfError",
+    "InvalidWheelError",
+    "LibraryNotFoundError",
+    "NameCollisionError",
+    "NonPlatformWheelError",
+    "NotAZipError",
+    "OutputError",
+    "PolicyError",
+    "Progress",
+    "RepairOptions",
+    "RepairResult",
+    "UnsafeWheelError",
+    "VerificationError",
+    "WheelfixError",
+    "ZipSettings",
+    "__version__",
+    "audit",
+    "check",
+    "lddtree",
+    "repair",
+]
