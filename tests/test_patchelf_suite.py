@@ -20,14 +20,6 @@ from patchelf_suite.run_suite import default_cache, run_suite
 BIN = Path(sys.executable).parent
 
 KNOWN_DIFFERENCES: dict[str, str] = {
-    # --build-resolution-cache (a Nix-specific loader cache note, new in 0.19) is outside
-    # issue 14's option list; wheelfix patchelf rejects it with an error.
-    "build-resolution-cache.sh": "--build-resolution-cache not implemented",
-    "build-resolution-cache-edits.sh": "--build-resolution-cache not implemented",
-    "build-resolution-cache-no-pie.sh": "--build-resolution-cache not implemented",
-    "build-resolution-cache-search-hint.sh": "--build-resolution-cache not implemented",
-    "build-resolution-cache-stale.sh": "--build-resolution-cache not implemented",
-    "build-resolution-cache-symtab.sh": "--build-resolution-cache not implemented",
     # These two pin patchelf's own layout for non-PIE executables: it grows the first PT_LOAD
     # downwards by whole pages (the test asserts the first LOAD moved down by exactly 4096,
     # or that the first two LOADs have different offset-to-address deltas after strip).

@@ -7,8 +7,11 @@ PT_PHDR, PT_INTERP, PT_DYNAMIC, DT_STRTAB/DT_STRSZ and the section headers. Noth
 moves, so no address, relocation or symbol value changes (unlike LIEF, which shifts a
 PIE file by a page), and the old ``.dynstr`` bytes are zeroed so stale strings vanish.
 
-A file that already ends with such a segment (from an earlier edit) gets that segment
-rebuilt in place, so repeated edits never add more segments. The new segment's offset and
+A resolution cache note (``--build-resolution-cache``) goes into the same segment, with a
+PT_NOTE and a ``.note.nixos.ldcache`` section. The section header table is written again
+after the segment (``shtable``), so it stays the last thing in the file. A file that
+already ends with such a segment (from an earlier edit) gets that segment rebuilt in
+place, so repeated edits never add more segments. The new segment's offset and
 address are congruent modulo the largest ``p_align`` of the file (which glibc before 2.35
 checks), and its address lies above every existing segment's memory.
 """
@@ -20,20 +23,26 @@ from dataclasses import dataclass
 
 from wheelfix.patchelf.elfview import (
     DT_STRTAB,
+    LDCACHE_SECTION,
     PF_R,
     PF_W,
     PT_DYNAMIC,
     PT_GNU_STACK,
     PT_INTERP,
     PT_LOAD,
+    PT_NOTE,
+    SHT_NOBITS,
+    SHT_NOTE,
     ElfView,
     Segment,
 )
+from wheelfix.patchelf.shtable import Move, NewSection, pack_header, trailer
 
 PT_PHDR = 6
 DT_STRSZ = 10
-_ITEMS = (".interp", ".dynstr", ".dynamic")
-_ITEM_ALIGN = {".interp": 1, ".dynstr": 1, ".dynamic": 8}
+SHF_ALLOC = 2
+_ITEMS = (".interp", ".dynstr", ".dynamic", LDCACHE_SECTION)
+_ITEM_ALIGN = {".interp": 1, ".dynstr": 1, ".dynamic": 8, LDCACHE_SECTION: 4}
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,8 @@ class Growth:
     dynamic: bytes | None = None
     stack_flags: int | None = None
     """Add a PT_GNU_STACK with these flags."""
+    note: bytes | None = None
+    """A resolution cache note to add (PT_NOTE and ``.note.nixos.ldcache``)."""
 
     @property
     def is_empty(self) -> bool:
@@ -69,8 +80,9 @@ def _align_up(value: int, align: int) -> int:
 
 
 def owned_tail(view: ElfView) -> Segment | None:
-    """The last PT_LOAD, when it holds the program header table, ends the file and lies
-    above every other segment: a segment :func:`relocate` wrote and may rebuild."""
+    """The last PT_LOAD, when it holds the program header table, lies above every other
+    segment and is followed by nothing but the section headers and ``.shstrtab``: a
+    segment :func:`relocate` wrote and may rebuild."""
     loads = view.segments_of(PT_LOAD)
     if len(loads) < 2:
         return None
@@ -78,13 +90,26 @@ def owned_tail(view: ElfView) -> Segment | None:
     others = [s for s in loads if s is not last]
     if not (last.p_offset <= view.e_phoff < last.p_offset + last.p_filesz):
         return None
-    if last.p_offset + last.p_filesz != len(view.data):
+    if not _only_trailer_after(view, last.p_offset + last.p_filesz):
         return None
     if any(s.p_offset + s.p_filesz > last.p_offset for s in others):
         return None
     if any(s.p_vaddr + s.p_memsz > last.p_vaddr for s in others):
         return None
     return last
+
+
+def _only_trailer_after(view: ElfView, end: int) -> bool:
+    """True when the file past ``end`` holds only the section headers and ``.shstrtab``."""
+    if end == len(view.data):
+        return True
+    table_end = view.e_shoff + view.e_shnum * (64 if view.is64 else 40)
+    if view.e_shoff < end or table_end != len(view.data):
+        return False
+    return not any(
+        s.sh_offset >= end and s.index != view.e_shstrndx and s.sh_type != SHT_NOBITS
+        for s in view.sections[1:]
+    )
 
 
 def relocate(data: bytes, growth: Growth, page: int) -> bytes:
@@ -105,7 +130,7 @@ def relocate(data: bytes, growth: Growth, page: int) -> bytes:
         out = bytearray(data) + bytes(base_off - len(data))
     add_stack = growth.stack_flags is not None and not view.segments_of(PT_GNU_STACK)
     entsize = 56 if view.is64 else 32
-    count = len(kept) + 1 + int(add_stack)
+    count = len(kept) + 1 + int(add_stack) + int(growth.note is not None)
     place, pos = {}, count * entsize
     for name in _ITEMS:
         if name in items:
@@ -117,21 +142,39 @@ def relocate(data: bytes, growth: Growth, page: int) -> bytes:
         body[at : at + len(items[name])] = items[name]
     flags = PF_R | (PF_W if ".dynamic" in place else 0)
     new_load = (PT_LOAD, flags, base_off, base_vaddr, pos, pos, align)
-    table = _phdrs(kept, new_load, place, items, count * entsize, growth if add_stack else None)
+    table = _phdrs(view, kept, new_load, place, items, count * entsize)
+    if add_stack and growth.stack_flags is not None:
+        table.append((PT_GNU_STACK, growth.stack_flags, 0, 0, 0, 0, 1))
+    if growth.note is not None:
+        at = place[LDCACHE_SECTION]
+        size = len(growth.note)
+        table.append((PT_NOTE, PF_R, base_off + at, base_vaddr + at, size, size, 4))
     for index, fields in enumerate(table):
         _pack_phdr(view, body, index * entsize, fields)
     out += body
     _pack_header(view, out, base_off, count)
-    _fix_sections(view, out, place, items, base_off, base_vaddr)
     _fix_dynamic(view, out, place, items, base_off, base_vaddr)
     _clobber_old_dynstr(view, out, place, tail)
-    return bytes(out)
+    moves: dict[str, Move] = {
+        name: (base_vaddr + at, base_off + at, len(items[name])) for name, at in place.items()
+    }
+    added = None
+    if growth.note is not None and view.section(LDCACHE_SECTION) is None:
+        added = NewSection(LDCACHE_SECTION, SHT_NOTE, SHF_ALLOC, moves[LDCACHE_SECTION], 4)
+    headers = trailer(view, len(out), moves, added, base_off)
+    pack_header(view, out, headers)
+    return bytes(out + headers.data)
 
 
 def _items(view: ElfView, growth: Growth, tail: Segment | None) -> dict[str, bytes]:
     """What goes into the segment: new contents, plus tables already living in the tail."""
     items: dict[str, bytes] = {}
-    wanted = {".interp": growth.interp, ".dynstr": growth.dynstr, ".dynamic": growth.dynamic}
+    wanted = {
+        ".interp": growth.interp,
+        ".dynstr": growth.dynstr,
+        ".dynamic": growth.dynamic,
+        LDCACHE_SECTION: growth.note,
+    }
     for name in _ITEMS:
         new = wanted[name]
         section = view.section(name)
@@ -152,15 +195,17 @@ Phdr = tuple[int, int, int, int, int, int, int]
 
 
 def _phdrs(
+    view: ElfView,
     kept: list[Segment],
     new_load: Phdr,
     place: dict[str, int],
     items: dict[str, bytes],
     table_size: int,
-    stack: Growth | None,
 ) -> list[Phdr]:
+    """The kept program headers pointed at the moved tables, with the new PT_LOAD after
+    the last old one."""
     base_off, base_vaddr = new_load[2], new_load[3]
-    moved = {PT_INTERP: ".interp", PT_DYNAMIC: ".dynamic"}
+    note = view.section(LDCACHE_SECTION)
     table: list[Phdr] = []
     last_load = max(i for i, s in enumerate(kept) if s.p_type == PT_LOAD)
     for index, seg in enumerate(kept):
@@ -168,26 +213,18 @@ def _phdrs(
             seg.p_type, seg.p_flags, seg.p_offset, seg.p_vaddr, seg.p_filesz, seg.p_memsz,
             seg.p_align,
         )  # fmt: skip
+        name = {PT_INTERP: ".interp", PT_DYNAMIC: ".dynamic"}.get(seg.p_type)
+        if seg.p_type == PT_NOTE and note is not None and seg.p_offset == note.sh_offset:
+            name = LDCACHE_SECTION
         if seg.p_type == PT_PHDR:
             fields = (PT_PHDR, seg.p_flags, base_off, base_vaddr, table_size, table_size, 8)
-        name = moved.get(seg.p_type)
-        if name is not None and name in place:
-            size = len(items[name])
-            at = place[name]
-            fields = (
-                seg.p_type,
-                seg.p_flags,
-                base_off + at,
-                base_vaddr + at,
-                size,
-                size,
-                seg.p_align,
-            )
+        elif name is not None and name in place:
+            size, at = len(items[name]), place[name]
+            fields = (seg.p_type, seg.p_flags, base_off + at, base_vaddr + at, size, size,
+                      seg.p_align)  # fmt: skip
         table.append(fields)
         if index == last_load:
             table.append(new_load)
-    if stack is not None and stack.stack_flags is not None:
-        table.append((PT_GNU_STACK, stack.stack_flags, 0, 0, 0, 0, 1))
     return table
 
 
@@ -208,22 +245,6 @@ def _pack_header(view: ElfView, out: bytearray, phoff: int, phnum: int) -> None:
     else:
         struct.pack_into(view.end + "I", out, 28, phoff)
         struct.pack_into(view.end + "H", out, 44, phnum)
-
-
-def _fix_sections(
-    view: ElfView, out: bytearray, place: dict[str, int], items: dict[str, bytes],
-    base_off: int, base_vaddr: int,
-) -> None:  # fmt: skip
-    for name, at in place.items():
-        section = view.section(name)
-        if section is None:
-            continue
-        if view.is64:
-            struct.pack_into(view.end + "QQQ", out, section.header_offset + 16,
-                             base_vaddr + at, base_off + at, len(items[name]))  # fmt: skip
-        else:
-            struct.pack_into(view.end + "III", out, section.header_offset + 12,
-                             base_vaddr + at, base_off + at, len(items[name]))  # fmt: skip
 
 
 def _fix_dynamic(

@@ -27,6 +27,8 @@ from wheelfix.patchelf.elfview import (
 )
 from wheelfix.patchelf.inplace import InPlace, verneed_files
 from wheelfix.patchelf.lief_ops import Rewrite
+from wheelfix.patchelf.rescache import build as build_cache
+from wheelfix.patchelf.rescache import remove as remove_cache
 from wheelfix.patchelf.rpath import modify_rpath
 from wheelfix.patchelf.state import Emit, Patch, add_entry
 
@@ -41,9 +43,10 @@ _ABI_NAMES = {
 }  # fmt: skip
 
 
-def patch(data: bytes, opts: Options, emit: Emit, debug: Emit) -> Patch:
+def patch(data: bytes, opts: Options, emit: Emit, debug: Emit, warn: Emit) -> Patch:
     """Run every option over one file; the result says what is left for LIEF."""
-    state = Patch(InPlace(data), opts, emit, debug, plan=Rewrite(page_size=opts.page_size))
+    plan = Rewrite(page_size=opts.page_size)
+    state = Patch(InPlace(data), opts, emit, debug, plan=plan, warn=warn)
     _headers(state, data)
     if opts.print_rpath:
         modify_rpath(state, "print")
@@ -92,7 +95,7 @@ def _flags(state: Patch) -> None:
     if opts.add_debug_tag and not state.work.view.tagged(DT_DEBUG):
         add_entry(state, DT_DEBUG, 0)
     if opts.build_resolution_cache:
-        raise PatchelfError("--build-resolution-cache is not supported by wheelfix patchelf")
+        build_cache(state)
 
 
 def _set_os_abi(state: Patch, name: str) -> None:
@@ -200,6 +203,8 @@ def _remove_needed(state: Patch, names: set[str]) -> None:
     doomed = {e.slot: work.view.string(e.value) for e in work.view.tagged(DT_NEEDED)}
     doomed = {slot: name for slot, name in doomed.items() if name in names}
     versioned = {name for _, name in verneed_files(work.view)} & set(doomed.values())
+    if doomed:
+        remove_cache(state)
     if versioned:  # the .gnu.version_r entries must go too: LIEF re-lays them out
         state.defer(remove_needed=tuple(sorted(set(doomed.values()))))
         return
@@ -219,6 +224,7 @@ def _replace_needed(state: Patch, renames: dict[str, str]) -> None:
         if new is None or new == old:
             continue
         state.debug(f"replacing DT_NEEDED entry '{old}' with '{new}'\n")
+        remove_cache(state)
         found = work.find_string(new)
         if found is None and not (
             work.exclusive(entry.value, {"dyn1", "needfile"})
@@ -256,6 +262,7 @@ def _add_needed(state: Patch, names: list[str]) -> None:
     _, slots = view.dynamic_span()
     if len(view.dynamic()) >= slots:
         raise PatchelfError("setSubstr: write extends past end of section")
+    remove_cache(state)
     work.insert_entries([(DT_NEEDED, work.add_string(name)) for name in names])
     state.changed = True
 

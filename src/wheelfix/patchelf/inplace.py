@@ -37,6 +37,8 @@ class InPlace:
         """A new ``.interp`` too long for the old one."""
         self.stack_flags: int | None = None
         """Flags of a PT_GNU_STACK to add (no slot for it in the program headers)."""
+        self.note: bytes | None = None
+        """A resolution cache note to add (``rescache``)."""
 
     def refresh(self) -> None:
         """Re-read the headers after bytes changed."""
@@ -53,7 +55,7 @@ class InPlace:
             entries = self.new_entries + [(e.tag, e.value) for e in self.view.dynamic()]
             entries += [(0, 0)] * 8  # the terminator and spare slots for later edits
             dynamic = b"".join(struct.pack(self.view.end + fmt, *e) for e in entries)
-        return Growth(self.new_interp, dynstr, dynamic, self.stack_flags)
+        return Growth(self.new_interp, dynstr, dynamic, self.stack_flags, self.note)
 
     def _table_size(self) -> int:
         return self.view.require(".dynstr").sh_size

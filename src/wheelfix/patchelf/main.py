@@ -46,8 +46,11 @@ def main(
             if debug_on:
                 err.write(text)
 
+        def warn(text: str) -> None:
+            err.write(text)
+
         for name in opts.files:
-            _patch_file(name, opts, out, debug)
+            _patch_file(name, opts, out, debug, warn)
     except PatchelfError as exc:
         out.flush()
         err.write(f"patchelf: {exc.message}\n")
@@ -55,7 +58,13 @@ def main(
     return 0
 
 
-def _patch_file(name: str, opts: args.Options, out: TextIO, debug: Callable[[str], None]) -> None:
+def _patch_file(
+    name: str,
+    opts: args.Options,
+    out: TextIO,
+    debug: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> None:
     printing = opts.print_interpreter or opts.print_rpath or opts.print_soname
     if not (printing or opts.print_needed):
         debug(f"patching ELF file '{name}'\n")
@@ -64,7 +73,7 @@ def _patch_file(name: str, opts: args.Options, out: TextIO, debug: Callable[[str
     def emit(line: str) -> None:
         out.write(line + "\n")
 
-    state = patch(data, opts, emit, debug)
+    state = patch(data, opts, emit, debug, warn)
     result = bytes(state.work.data)
     growth = state.work.growth()
     if not growth.is_empty:

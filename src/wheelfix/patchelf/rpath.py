@@ -4,7 +4,8 @@ Follows patchelf's ``modifyRPath``: DT_RUNPATH wins over DT_RPATH when reading; 
 ``--force-rpath`` a DT_RPATH is turned into DT_RUNPATH (and the other way round with it);
 an unchanged value writes nothing; an old value nothing else uses is overwritten with
 ``X`` bytes (Nix scans files for store paths) and the new one goes in its place when it
-fits. Otherwise the new string is left to LIEF.
+fits. Otherwise the new string is left to LIEF. A change drops the resolution cache note
+(``rescache``), as ``--remove-rpath`` always does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 from wheelfix.patchelf import PatchelfError
 from wheelfix.patchelf.args import split_colons
 from wheelfix.patchelf.elfview import DT_NEEDED, DT_RPATH, DT_RUNPATH, SHT_NOBITS, DynEntry
+from wheelfix.patchelf.rescache import remove as remove_cache
 from wheelfix.patchelf.state import Patch, add_entry
 
 
@@ -29,6 +31,7 @@ def modify_rpath(state: Patch, op: str) -> None:
         state.emit(current or "")
         return
     if op == "remove":
+        remove_cache(state)
         if current is None:
             state.debug("no RPATH to delete\n")
             return
@@ -37,6 +40,7 @@ def modify_rpath(state: Patch, op: str) -> None:
         return
     if op == "shrink":
         if current is None:
+            remove_cache(state)
             state.debug("no RPATH to shrink\n")
             return
         new = shrink(current, needed, opts.allowed_prefixes, bytes(view.data[18:20]), state)
@@ -47,6 +51,7 @@ def modify_rpath(state: Patch, op: str) -> None:
     entries = _convert_tag(state, rpath_entry, runpath_entry)
     if current is not None and current == new:
         return
+    remove_cache(state)
     state.changed = True
     _store(state, entries, current, new)
 
