@@ -52,7 +52,6 @@ def log(message: str) -> None:
     print(f"[compare] {message}", file=sys.stderr, flush=True)
 
 
-
 def default_wheels() -> list[Path]:
     found = []
     for pattern in DEFAULT_GLOBS:
@@ -108,11 +107,17 @@ def process_matrix(wheels: list[Path], args: argparse.Namespace, workdir: Path) 
     return report
 
 
+def python_order(wheel: Path) -> tuple[int, str]:
+    """Sort key: cp39 before cp310 (by the CPython version in the tag, then by name)."""
+    tag = wheel.name.split("-")[-3]
+    return (int(tag[2:]) if tag[2:].isdigit() else 0, wheel.name)
+
+
 def matrix_wheels(args: argparse.Namespace) -> list[Path]:
     """The matrix: ``--matrix GLOB`` in the cache; by default only with the default wheels."""
     if args.no_matrix or (args.wheels and args.matrix is None):
         return []
-    found = sorted(WHEELS.glob(args.matrix or MATRIX_GLOB))
+    found = sorted(WHEELS.glob(args.matrix or MATRIX_GLOB), key=python_order)
     if not found:
         sys.exit(f"no {args.matrix or MATRIX_GLOB} in {WHEELS}: run build_real_wheels.sh first")
     return found

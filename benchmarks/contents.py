@@ -105,5 +105,3 @@ def compare_show_json(wheel: Path) -> str:
         else:
             notes.append(f"`{key}` differs")
     return "; ".join(notes)
-
-

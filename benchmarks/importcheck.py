@@ -319,5 +319,3 @@ def make_xz_xml(workdir: Path) -> Path:
     path = workdir / "doc.xml.xz"
     path.write_bytes(lzma.compress(f"<compressed>{items}</compressed>".encode()))
     return path
-
-

