@@ -427,6 +427,7 @@ def test_repair_exit_and_names(cross: Cross, repaired: dict[str, Repaired]) -> N
         *(f"{LIBS_DIR}/{cross.graft_name(s)}" for s in SONAMES),
         f"{DIST}-1.0.dist-info/METADATA",
         f"{DIST}-1.0.dist-info/WHEEL",
+        f"{DIST}-1.0.dist-info/sboms/wheelfix.cdx.json",
         f"{DIST}-1.0.dist-info/RECORD",
     }
     tags = sorted(ln.split(": ", 1)[1] for ln in wheel_meta.splitlines() if ln.startswith("Tag: "))

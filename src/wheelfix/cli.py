@@ -288,6 +288,12 @@ def _zip_epoch(environ: Mapping[str, str]) -> int | None:
     is_flag=True,
     help="Drop symbol tables and debug sections from grafted libraries and wheel ELFs.",
 )
+@click.option(
+    "--no-licenses",
+    is_flag=True,
+    help="Do not copy the grafted libraries' license files (from their distro packages)"
+    " into .dist-info/licenses/.",
+)
 @audit_options
 def repair(
     wheels: tuple[Path, ...],
@@ -299,6 +305,7 @@ def repair(
     no_update_tags: bool,
     zip_compression_level: int | None,
     strip: bool,
+    no_licenses: bool,
     ldpaths: str | None,
     sysroot: Path | None,
     disable_isa_ext_check: bool,
@@ -328,6 +335,7 @@ def repair(
         only_plat=only_plat,
         update_tags=not no_update_tags,
         strip=strip,
+        licenses=not no_licenses,
         zip=settings,
     )
     failures: list[int] = []

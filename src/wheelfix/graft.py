@@ -313,12 +313,18 @@ def libraries_to_hash(audit: Audit, target: Policy) -> list[Path]:
     return sorted(paths)
 
 
-def check_output_names(wheel: str, input_names: Iterable[str], plan: GraftPlan) -> None:
+def check_output_names(
+    wheel: str,
+    input_names: Iterable[str],
+    plan: GraftPlan,
+    extra: Iterable[tuple[str, str]] = (),
+) -> None:
     """Refuse a plan whose output would hold one path twice, or a file where a directory goes.
 
     Run before anything is written. The input may already have a member where repair wants
     to put a grafted library or a moved script, or a *file* named like the libs directory;
     either would make a wheel that installs wrongly (or that overwrites the member).
+    ``extra`` adds other new members as ``(name, what)`` (license files, the SBOM).
     """
     moved_away = set(plan.moves)
     outputs: dict[str, str] = {}
@@ -329,6 +335,7 @@ def check_output_names(wheel: str, input_names: Iterable[str], plan: GraftPlan) 
     new += [
         (str(target), f"the moved executable {source}") for source, target in plan.moves.items()
     ]
+    new += list(extra)
     for name, what in sorted(set(new)):
         if name in outputs and outputs[name] != what:
             raise NameCollisionError(

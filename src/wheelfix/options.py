@@ -117,6 +117,11 @@ class RepairOptions:
     """Replace an existing output file (atomically)."""
     isolate: bool = True
     """Rewrite ELF files in a worker process, so a LIEF crash becomes an error line."""
+    sbom: bool = True
+    """Write a CycloneDX SBOM of the grafted libraries into ``.dist-info/sboms/``."""
+    licenses: bool = True
+    """Copy the grafted libraries' license files into ``.dist-info/licenses/`` (PEP 639);
+    False with ``--no-licenses``."""
 
     def __post_init__(self) -> None:
         problem = lib_sdir_problem(self.lib_sdir)

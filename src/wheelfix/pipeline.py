@@ -32,13 +32,22 @@ from wheelfix.ldpaths import load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc, split_platform
 from wheelfix.options import QUIET, AuditOptions, ElfParser, Progress, RepairOptions
 from wheelfix.outdir import copy_unchanged, prepare_output_dir
+from wheelfix.pkgdb import PackageIndex
 from wheelfix.policy import Policy, PolicySet, policy_set
 from wheelfix.policy.blockers import blockers
 from wheelfix.policy.evaluate import evaluate
+from wheelfix.provenance import find_provenance, provenance_members
 from wheelfix.resolve import ElfTree, HostDir, LibraryCache, Resolver
 from wheelfix.results import Audit, CheckResult
 from wheelfix.retag import platform_tags_after, retag_filename
-from wheelfix.rewrite import MemberSink, Rewriter, output_members, sha256_file, write_members
+from wheelfix.rewrite import (
+    GraftDigests,
+    MemberSink,
+    Rewriter,
+    output_members,
+    sha256_file,
+    write_members,
+)
 from wheelfix.scan import ScannedElf, ScanResult, scan_wheel
 from wheelfix.target import choose_target, parse_plat, tags_to_write
 from wheelfix.wheel import Member, MemberPath, WheelReader, is_pure_wheel_name
@@ -273,9 +282,19 @@ def _repair(
         result = audit_reader(reader, audit_options)
         target = choose_target(result, requested)
         progress(f"{path.name}: target {target.name}")
-        digests = {p: sha256_file(p) for p in libraries_to_hash(result, target)}
-        plan = plan_graft(result, target, digests, GraftOptions(options.lib_sdir, options.strip))
-        check_output_names(str(path), (m.path for m in reader.members), plan)
+        hashes = {p: sha256_file(p) for p in libraries_to_hash(result, target)}
+        plan = plan_graft(result, target, hashes, GraftOptions(options.lib_sdir, options.strip))
+        provenance = find_provenance(
+            plan,
+            PackageIndex(audit_options.sysroot),
+            audit_options.sysroot,
+            reader.dist_info,
+            licenses=options.licenses,
+        )
+        extra = [(m.member, f"the license file {m.source}") for m in provenance.licenses]
+        if options.sbom and plan.grafted:
+            extra.append((provenance.sbom_member, "the SBOM"))
+        check_output_names(str(path), (m.path for m in reader.members), plan, extra)
         for warning in plan.warnings:
             progress(f"warning: {warning}")
         name = reader.name
@@ -293,11 +312,21 @@ def _repair(
 
         with ElfWorker() as worker, open_sink(output) as destination:
             rewrite = Rewriter(worker.apply_edit if options.isolate else apply_edit, progress)
+            digests = GraftDigests()
             members = output_members(
-                reader, plan, platforms, rewrite, max_file_size=audit_options.max_uncompressed
-            )
+                reader,
+                plan,
+                platforms,
+                rewrite,
+                max_file_size=audit_options.max_uncompressed,
+                license_paths=provenance.license_paths,
+                digests=digests,
+            ) + provenance_members(provenance, plan, digests, output.name, sbom=options.sbom)
             # Stream: each member is read, rewritten and written in output order, one at a time.
             write_members(members, destination, reader.dist_info)
+    # Said once the wheel is written: on a failed repair the error line stays the only one.
+    for warning in provenance.warnings:
+        progress(f"warning: {warning}")
     return RepairResult(output=output, target=target, plan=plan)
 
 

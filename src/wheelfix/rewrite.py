@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Callable, Protocol
@@ -22,12 +22,14 @@ from wheelfix.elf.verify import describe, verify_elf
 from wheelfix.errors import InputFileError, VerificationError
 from wheelfix.graft import GraftedLibrary, GraftPlan
 from wheelfix.hostfile import open_regular, read_regular
+from wheelfix.licenses import add_license_files
 from wheelfix.options import Progress
 from wheelfix.retag import retag_wheel_metadata
 from wheelfix.wheel import CompressedMember, Member, WheelReader
 from wheelfix.writer import archive_key
 
 __all__ = [
+    "GraftDigests",
     "MemberSink",
     "OutputMember",
     "Rewriter",
@@ -104,25 +106,38 @@ def _wheel_member_bytes(
     edit: ElfEdit | None,
     platforms: Sequence[str],
     rewrite: Rewriter,
+    license_paths: Sequence[str],
 ) -> bytes:
     data = reader.read(member.path)
     if member.path == f"{reader.dist_info}/WHEEL":
         data = retag_wheel_metadata(data.decode("utf-8"), platforms).encode("utf-8")
+    if member.path == f"{reader.dist_info}/METADATA" and license_paths:
+        text = data.decode("utf-8", "surrogateescape")
+        data = add_license_files(text, license_paths).encode("utf-8", "surrogateescape")
     if edit is not None:
         data = rewrite(data, edit, f"{reader.path}!{member.path}")
     return data
 
 
 def _wheel_members(
-    reader: WheelReader, plan: GraftPlan, platforms: Sequence[str], rewrite: Rewriter
+    reader: WheelReader,
+    plan: GraftPlan,
+    platforms: Sequence[str],
+    rewrite: Rewriter,
+    license_paths: Sequence[str],
 ) -> list[OutputMember]:
     """The input's members as they go out: moved, rewritten, retagged; plus script launchers."""
     out = []
+    changed_metadata = {f"{reader.dist_info}/WHEEL"}
+    if license_paths:
+        changed_metadata.add(f"{reader.dist_info}/METADATA")
     for member in reader.members:
         out_path = plan.moves.get(member.path, member.path)
         edit = plan.edits.get(out_path)
-        produce = partial(_wheel_member_bytes, reader, member, edit, platforms, rewrite)
-        unchanged = edit is None and member.path != f"{reader.dist_info}/WHEEL"
+        produce = partial(
+            _wheel_member_bytes, reader, member, edit, platforms, rewrite, license_paths
+        )
+        unchanged = edit is None and member.path not in changed_metadata
         stored = partial(reader.read_compressed, member.path) if unchanged else None
         out.append(OutputMember(out_path, member.mode, produce, stored))
         if member.path in plan.shims:
@@ -131,18 +146,39 @@ def _wheel_members(
     return out
 
 
-def _graft_bytes(library: GraftedLibrary, edit: ElfEdit, rewrite: Rewriter, limit: int) -> bytes:
-    data = read_regular(library.source, limit, "a shared library")
-    return rewrite(data, edit, str(library.source))
+def _graft_bytes(
+    library: GraftedLibrary,
+    edit: ElfEdit,
+    rewrite: Rewriter,
+    limit: int,
+    written: dict[str, str],
+) -> bytes:
+    data = rewrite(
+        read_regular(library.source, limit, "a shared library"), edit, str(library.source)
+    )
+    written[str(library.member)] = hashlib.sha256(data).hexdigest()
+    return data
 
 
-def _grafts(plan: GraftPlan, rewrite: Rewriter, limit: int) -> list[OutputMember]:
+def _grafts(
+    plan: GraftPlan, rewrite: Rewriter, limit: int, written: dict[str, str]
+) -> list[OutputMember]:
     """The grafted libraries, each once (files with equal bytes share one member)."""
     unique = {library.member: library for library in plan.grafted}
     return [
-        OutputMember(name, 0o755, partial(_graft_bytes, library, plan.edits[name], rewrite, limit))
+        OutputMember(
+            name, 0o755, partial(_graft_bytes, library, plan.edits[name], rewrite, limit, written)
+        )
         for name, library in unique.items()
     ]
+
+
+@dataclass
+class GraftDigests:
+    """The sha256 of each grafted member as written, filled while the members are produced
+    (the SBOM, a later member in archive order, reads it)."""
+
+    by_member: dict[str, str] = field(default_factory=dict)
 
 
 def output_members(
@@ -152,9 +188,15 @@ def output_members(
     rewrite: Rewriter,
     *,
     max_file_size: int,
+    license_paths: Sequence[str] = (),
+    digests: GraftDigests | None = None,
 ) -> list[OutputMember]:
-    """Every member of the repaired wheel (but RECORD, which the sink writes)."""
-    return _wheel_members(reader, plan, platforms, rewrite) + _grafts(plan, rewrite, max_file_size)
+    """Every member of the repaired wheel from the input and the grafts (not RECORD, which
+    the sink writes). ``license_paths`` go into METADATA as ``License-File`` headers."""
+    written = digests.by_member if digests is not None else {}
+    return _wheel_members(reader, plan, platforms, rewrite, license_paths) + _grafts(
+        plan, rewrite, max_file_size, written
+    )
 
 
 def write_members(members: Iterable[OutputMember], sink: MemberSink, dist_info: str) -> Path:
