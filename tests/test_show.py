@@ -256,7 +256,15 @@ def world(fixture_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Worl
     jobs["lddtree:example"] = Job(
         "wheelfix", ("lddtree", "--json", str(ext)), tuple(example.lib_dirs)
     )
-    jobs["lddtree-text:example"] = Job("wheelfix", ("lddtree", str(ext)), tuple(example.lib_dirs))
+    jobs["lddtree-text:example"] = Job(
+        "wheelfix", ("lddtree", "--text", str(ext)), tuple(example.lib_dirs)
+    )
+    jobs["lddtree-default:example"] = Job(
+        "wheelfix", ("lddtree", str(ext)), tuple(example.lib_dirs)
+    )
+    jobs["auditwheel-lddtree:example"] = Job(
+        "auditwheel", ("lddtree", str(ext)), tuple(example.lib_dirs)
+    )
     jobs["ldd:example"] = Job("ldd", (str(ext),), tuple(example.lib_dirs))
     # the same calls as standalone processes (see test_batch_runner_matches_a_real_process)
     for key in ("wheelfix:example", "wheelfix:pure", "check:new_glibc:manylinux_2_17_x86_64"):
@@ -575,6 +583,36 @@ def test_lddtree_json_matches_ldd(world: World) -> None:
         f"    libdemo.so.1 => {(libs / 'libdemo.so.1').resolve()}",
         f"        libdemodep.so.1 => {(libs / 'libdemodep.so.1').resolve()}",
     ]
+
+
+def test_lddtree_prints_auditwheels_document_by_default(world: World) -> None:
+    """``lddtree FILE`` prints JSON with every key auditwheel 6.8's document has."""
+    mine = world.runs.json("lddtree-default:example")
+    assert mine == world.runs.json("lddtree:example")  # --json is the default
+    theirs_proc = world.runs["auditwheel-lddtree:example"]
+    assert theirs_proc.returncode == 0, theirs_proc.stderr
+    # auditwheel logs the document on stderr behind "INFO:auditwheel.main_lddtree:"
+    text = theirs_proc.stderr + theirs_proc.stdout
+    theirs = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    assert set(theirs) <= set(mine)
+    for key in ("interpreter", "path", "realpath", "needed", "rpath", "runpath"):
+        assert mine[key] == theirs[key], key
+    assert mine["libc"] == "glibc"
+    assert set(mine["libraries"]) == set(theirs["libraries"])
+    for name, lib in theirs["libraries"].items():
+        assert set(lib) <= set(mine["libraries"][name]), name
+        assert mine["libraries"][name]["needed"] == lib["needed"], name
+        if lib["realpath"] is not None:
+            assert os.path.realpath(mine["libraries"][name]["realpath"]) == os.path.realpath(
+                lib["realpath"]
+            ), name
+        platform = lib["platform"]
+        if platform is not None:
+            ours = mine["libraries"][name]["platform"]
+            assert ours["_elf_class"] == platform["_elf_class"]
+            assert ours["_elf_machine"] == platform["_elf_machine"]
+            assert ours["_elf_osabi"] == platform["_elf_osabi"]
+            assert ours["_base_arch"] == "x86_64"
 
 
 def test_batch_runner_matches_a_real_process(world: World) -> None:

@@ -502,5 +502,15 @@ def test_root_is_purelib_puts_elf_in_purelib(elves: Elves, tmp_path: Path) -> No
     with WheelReader(wheel) as reader:
         assert reader.root_is_purelib is True
         assert reader.members[0].scheme == "purelib"
-    with pytest.raises(InvalidWheelError, match="shared libraries in the purelib scheme"):
-        audit(wheel, AuditOptions(environ={}))
+    # As auditwheel: a Root-Is-Purelib wheel's root ELF files are audited...
+    assert audit(wheel, AuditOptions(environ={})).scan.elves[0].path == "mixed/lib.so"
+    # ...only ELF files under .data/purelib/ are refused.
+    data = make_wheel(
+        tmp_path / "data",
+        "mixed",
+        "1.0",
+        {"mixed-1.0.data/purelib/mixed/lib.so": elves.plain},
+        tag=TAG,
+    )
+    with pytest.raises(InvalidWheelError, match="found the following shared library/libraries"):
+        audit(data, AuditOptions(environ={}))

@@ -16,32 +16,61 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from wheelfix.errors import (
-    CheckFailedError,
-    ElfWriteError,
-    InputFileError,
-    InvalidElfError,
-    InvalidWheelError,
-    LibraryNotFoundError,
-    NameCollisionError,
-    NonPlatformWheelError,
-    NotAZipError,
-    OutputError,
-    PolicyError,
-    UnsafeWheelError,
-    VerificationError,
-    WheelfixError,
-)
-from wheelfix.options import (
-    QUIET,
-    AuditOptions,
-    Progress,
-    RepairOptions,
-    ZipSettings,
-)
-from wheelfix.pipeline import RepairResult, audit, check, lddtree, repair
-from wheelfix.resolve import ElfTree
-from wheelfix.results import Audit, CheckResult
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the names for type checkers; at run time __getattr__ imports on first use
+    from wheelfix.errors import (
+        CheckFailedError,
+        ElfWriteError,
+        InputFileError,
+        InvalidElfError,
+        InvalidWheelError,
+        LibraryNotFoundError,
+        NameCollisionError,
+        NonPlatformWheelError,
+        NotAZipError,
+        OutputError,
+        PolicyError,
+        UnsafeWheelError,
+        VerificationError,
+        WheelfixError,
+    )
+    from wheelfix.options import (
+        QUIET,
+        AuditOptions,
+        Progress,
+        RepairOptions,
+        ZipSettings,
+    )
+    from wheelfix.pipeline import RepairResult, audit, check, lddtree, repair
+    from wheelfix.resolve import ElfTree
+    from wheelfix.results import Audit, CheckResult
+
+_HOMES = {
+    "errors": (
+        "CheckFailedError ElfWriteError InputFileError InvalidElfError InvalidWheelError"
+        " LibraryNotFoundError NameCollisionError NonPlatformWheelError NotAZipError"
+        " OutputError PolicyError UnsafeWheelError VerificationError WheelfixError"
+    ),
+    "options": "QUIET AuditOptions Progress RepairOptions ZipSettings",
+    "pipeline": "RepairResult audit check lddtree repair",
+    "resolve": "ElfTree",
+    "results": "Audit CheckResult",
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names.split()}
+
+
+def __getattr__(name: str) -> object:
+    # Lazy, so `wheelfix --version` and `wheelfix-patchelf` start fast.
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wheelfix' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"wheelfix.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "QUIET",

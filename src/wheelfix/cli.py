@@ -7,22 +7,27 @@ traceback only with ``-v``). Results go to stdout, diagnostics to stderr.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
 from wheelfix import __version__
+from wheelfix.cli_options import (
+    audit_options,
+    audit_options_from,
+    setup_logging,
+    validate_lib_sdir,
+    validate_plat,
+    zip_epoch,
+)
 from wheelfix.errors import (
     NonPlatformWheelError,
 )
 from wheelfix.exits import errors_reported
-from wheelfix.options import lib_sdir_problem
-from wheelfix.policy import all_platform_names
 from wheelfix.writer import ZipSettings
 
 if TYPE_CHECKING:
@@ -34,76 +39,14 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def audit_options(func: F) -> F:
-    """The options ``show``, ``check`` and ``repair`` share."""
-    options = [
-        click.option(
-            "--ldpaths",
-            metavar="DIRS",
-            default=None,
-            help="Colon-separated library directories that replace ld.so.conf and the"
-            " default directories (LD_LIBRARY_PATH is then ignored).",
-        ),
-        click.option(
-            "--sysroot",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="Look up every system path (and ld.so.conf) under this directory.",
-        ),
-        click.option(
-            "--disable-isa-ext-check",
-            is_flag=True,
-            help="Do not check the ISA level (x86-64-v2 and above) of the ELF files.",
-        ),
-        click.option(
-            "--allow-pure-python-wheel",
-            is_flag=True,
-            help="Accept a pure Python wheel instead of failing.",
-        ),
-        click.option("-v", "--verbose", is_flag=True, help="Print more (and tracebacks of bugs)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _options(
-    ldpaths: str | None, sysroot: Path | None, disable_isa: bool, **extra: Any
-) -> AuditOptions:
-    from wheelfix.options import AuditOptions
-    from wheelfix.wheel import DEFAULT_MAX_UNCOMPRESSED
-
-    limit = os.environ.get("WHEELFIX_MAX_UNCOMPRESSED", "")
-    try:
-        max_uncompressed = int(limit) if limit else DEFAULT_MAX_UNCOMPRESSED
-    except ValueError:
-        max_uncompressed = 0
-    if max_uncompressed <= 0:
-        raise click.BadParameter(
-            f"WHEELFIX_MAX_UNCOMPRESSED={limit!r} is not a positive number of bytes"
-        )
-    return AuditOptions(
-        ldpaths=ldpaths,
-        sysroot=sysroot,
-        environ=dict(os.environ),
-        disable_isa_ext_check=disable_isa,
-        max_uncompressed=max_uncompressed,
-        **extra,
-    )
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="wheelfix: %(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="wheelfix")
-def main() -> None:
+@click.option(
+    "-v", "--verbose", count=True, help="Give more output (repeatable; also after the command)."
+)
+def main(verbose: int) -> None:
     """Audit and repair Linux wheels for manylinux/musllinux, without patchelf."""
+    del verbose  # read by each command through the root context
 
 
 @main.command()
@@ -117,15 +60,15 @@ def show(
     sysroot: Path | None,
     disable_isa_ext_check: bool,
     allow_pure_python_wheel: bool,
-    verbose: bool,
+    verbose: int,
 ) -> None:
     """Audit WHEEL: its platform tag, versioned symbols and external libraries."""
     from wheelfix.pipeline import audit
     from wheelfix.report import error_json, pure_json, show_json, show_text
     from wheelfix.wheel import is_pure_wheel_name
 
-    _setup_logging(verbose)
-    options = _options(ldpaths, sysroot, disable_isa_ext_check)
+    verbose = setup_logging(verbose)
+    options = audit_options_from(ldpaths, sysroot, disable_isa_ext_check)
     with errors_reported(verbose):
         try:
             result = audit(wheel, options)
@@ -162,14 +105,16 @@ def check(
     sysroot: Path | None,
     disable_isa_ext_check: bool,
     allow_pure_python_wheel: bool,
-    verbose: bool,
+    verbose: int,
 ) -> None:
     """Exit 0 if WHEEL satisfies its own platform tags (or --plat), else fail with the reason."""
     from wheelfix.pipeline import check as run_check
     from wheelfix.report import check_text
 
-    _setup_logging(verbose)
-    options = _options(ldpaths, sysroot, disable_isa_ext_check, allow_pure=allow_pure_python_wheel)
+    verbose = setup_logging(verbose)
+    options = audit_options_from(
+        ldpaths, sysroot, disable_isa_ext_check, allow_pure=allow_pure_python_wheel
+    )
     with errors_reported(verbose):
         result = run_check(wheel, options, plat)
         click.echo(check_text(result))
@@ -177,7 +122,14 @@ def check(
 
 @main.command("lddtree")
 @click.argument("file", type=click.Path(path_type=Path, readable=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the tree as JSON.")
+@click.option(
+    "--json",
+    "output",
+    flag_value="json",
+    default=True,
+    help="Print auditwheel's lddtree JSON document (the default).",
+)
+@click.option("--text", "output", flag_value="text", help="Print an indented tree instead.")
 @click.option(
     "--ldpaths",
     metavar="DIRS",
@@ -190,45 +142,25 @@ def check(
     default=None,
     help="Look up every system path under this directory.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Tracebacks of bugs.")
+@click.option("-v", "--verbose", count=True, help="Tracebacks of bugs; repeatable.")
 def lddtree_command(
-    file: Path, as_json: bool, ldpaths: str | None, sysroot: Path | None, verbose: bool
+    file: Path, output: str, ldpaths: str | None, sysroot: Path | None, verbose: int
 ) -> None:
-    """Print the resolved dependency tree of one ELF FILE."""
+    """Print the resolved dependency tree of one ELF FILE (to look inside a wheel, use
+    ``wheelfix show WHEEL``)."""
+    from wheelfix.libc import detect_elf_libc
     from wheelfix.pipeline import lddtree
     from wheelfix.report import tree_json, tree_text
 
-    _setup_logging(verbose)
-    options = _options(ldpaths, sysroot, disable_isa=False)
+    verbose = setup_logging(verbose)
+    options = audit_options_from(ldpaths, sysroot, disable_isa=False)
     with errors_reported(verbose):
         tree = lddtree(file, options)
-        click.echo(tree_json(tree) if as_json else tree_text(tree), nl=bool(as_json))
-
-
-def _validate_plat(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if value != "auto" and value not in all_platform_names():
-        raise click.BadParameter(
-            f"{value!r} is not a known manylinux/musllinux tag (e.g. manylinux_2_17_x86_64,"
-            " manylinux2014_aarch64, musllinux_1_2_x86_64) or 'auto'"
-        )
-    return value
-
-
-def _validate_lib_sdir(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    problem = lib_sdir_problem(value)
-    if problem is not None:
-        raise click.BadParameter(f"{value!r}: {problem}")
-    return value
-
-
-def _zip_epoch(environ: Mapping[str, str]) -> int | None:
-    value = environ.get("SOURCE_DATE_EPOCH")
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise click.BadParameter(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from None
+        if output == "text":
+            click.echo(tree_text(tree), nl=False)
+            return
+        libc = detect_elf_libc(tree.root.info, file.name)
+        click.echo(tree_json(tree, libc.value if libc is not None else None))
 
 
 @main.command()
@@ -246,7 +178,7 @@ def _zip_epoch(environ: Mapping[str, str]) -> int | None:
     envvar="AUDITWHEEL_PLAT",
     default="auto",
     show_default=True,
-    callback=_validate_plat,
+    callback=validate_plat,
     metavar="PLATFORM",
     help="Target tag (any manylinux/musllinux tag or alias, any architecture) or"
     " 'auto' for the best reachable one. Env: AUDITWHEEL_PLAT.",
@@ -256,7 +188,7 @@ def _zip_epoch(environ: Mapping[str, str]) -> int | None:
     "--lib-sdir",
     default=".libs",
     show_default=True,
-    callback=_validate_lib_sdir,
+    callback=validate_lib_sdir,
     help="Suffix of the directory for grafted libraries: <dist><SUFFIX>.",
 )
 @click.option(
@@ -289,6 +221,13 @@ def _zip_epoch(environ: Mapping[str, str]) -> int | None:
     help="Drop symbol tables and debug sections from grafted libraries and wheel ELFs.",
 )
 @click.option(
+    "--patcher",
+    metavar="PATCHER",
+    default=None,
+    help="Accepted for auditwheel compatibility; it has no effect (wheelfix edits ELF files"
+    " in-process, with no patchelf).",
+)
+@click.option(
     "--no-licenses",
     is_flag=True,
     help="Do not copy the grafted libraries' license files (from their distro packages)"
@@ -306,26 +245,32 @@ def repair(
     zip_compression_level: int | None,
     strip: bool,
     no_licenses: bool,
+    patcher: str | None,
     ldpaths: str | None,
     sysroot: Path | None,
     disable_isa_ext_check: bool,
     allow_pure_python_wheel: bool,
-    verbose: bool,
+    verbose: int,
 ) -> None:
     """Copy external libraries into WHEELS, rewrite their ELF files and retag them."""
     from wheelfix.options import RepairOptions
 
-    _setup_logging(verbose)
+    verbose = setup_logging(verbose)
+    if patcher is not None:
+        click.echo(
+            f"wheelfix: --patcher {patcher} has no effect: wheelfix edits ELF files in-process",
+            err=True,
+        )
     environ = dict(os.environ)
     level = (
         6 if zip_compression_level is None or zip_compression_level < 0 else zip_compression_level
     )
     settings = ZipSettings(
         compression_level=level,
-        epoch=_zip_epoch(environ),
+        epoch=zip_epoch(environ),
         recompress=zip_compression_level is not None,
     )
-    audit_opts = _options(
+    audit_opts = audit_options_from(
         ldpaths, sysroot, disable_isa_ext_check, exclude=exclude, allow_pure=allow_pure_python_wheel
     )
     repair_opts = RepairOptions(

@@ -110,7 +110,11 @@ def plan_graft(
     needs: dict[MemberPath, dict[Soname, Path]] = {}
     for elf in scan.elves:
         refs = audit.verdict.per_elf[elf.path][target.name]
-        missing = sorted(name for name, path in refs.libs.items() if path is None)
+        missing = sorted(
+            name
+            for name, path in refs.libs.items()
+            if path is None and not LIBPYTHON_RE.match(name)
+        )
         if missing:
             raise LibraryNotFoundError(
                 f"{scan.wheel}!{elf.path}",

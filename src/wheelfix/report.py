@@ -7,10 +7,11 @@ auditwheel work unchanged. Text output carries the same facts, sorted and stable
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from typing import Any
 
-from wheelfix.elf import Soname
+from wheelfix.elf import ElfHeader, Soname
 from wheelfix.policy.evaluate import Verdict
 from wheelfix.resolve import ElfTree
 from wheelfix.results import CheckResult
@@ -165,18 +166,45 @@ def check_text(result: CheckResult) -> str:
     return f"{result.wheel}: OK (consistent with {result.consistent_with})"
 
 
-def tree_document(tree: ElfTree) -> dict[str, Any]:
-    """One resolved tree as a JSON-ready dict (``lddtree --json``)."""
+_MACHINES = {
+    3: "EM_386",
+    21: "EM_PPC64",
+    22: "EM_S390",
+    40: "EM_ARM",
+    62: "EM_X86_64",
+    183: "EM_AARCH64",
+    243: "EM_RISCV",
+    258: "EM_LOONGARCH",
+}
+_OSABIS = {0: "ELFOSABI_SYSV", 3: "ELFOSABI_LINUX"}
+
+
+def _platform(header: ElfHeader) -> dict[str, Any]:
+    """auditwheel's per-file ``platform`` object, with plain values instead of reprs."""
+    return {
+        "_elf_osabi": _OSABIS.get(header.osabi, f"ELFOSABI_{header.osabi}"),
+        "_elf_class": header.elf_class,
+        "_elf_little_endian": header.little_endian,
+        "_elf_machine": _MACHINES.get(header.machine, f"EM_{header.machine}"),
+        "_base_arch": header.arch,
+        "_ext_arch": None,
+        "_error_msg": None,
+    }
+
+
+def tree_document(tree: ElfTree, libc: str | None = None) -> dict[str, Any]:
+    """One resolved tree as a JSON-ready dict (``lddtree``): auditwheel 6.8's keys, plus
+    wheelfix's (``arch``, ``machine``, ``soname``, ``excluded``; per library ``in_wheel`` and
+    ``found_via``, the search step that found it)."""
     info = tree.root.info
     header = info.header
+    path = tree.root.path
     return {
-        "path": tree.root.path,
-        "arch": header.arch,
-        "elf_class": header.elf_class,
-        "little_endian": header.little_endian,
-        "machine": header.machine,
         "interpreter": info.interpreter,
-        "soname": info.soname,
+        "libc": libc,
+        "path": path,
+        "realpath": os.path.realpath(path),
+        "platform": _platform(header),
         "needed": list(info.needed),
         "rpath": list(info.rpath),
         "runpath": list(info.runpath),
@@ -184,19 +212,26 @@ def tree_document(tree: ElfTree) -> dict[str, Any]:
             name: {
                 "soname": name,
                 "path": str(lib.realpath) if lib.realpath else lib.member,
+                "realpath": os.path.realpath(lib.realpath) if lib.realpath else None,
+                "platform": _platform(lib.info.header) if lib.info is not None else None,
+                "needed": list(lib.needed),
                 "in_wheel": lib.member is not None,
                 "found_via": lib.found_via,
-                "needed": list(lib.needed),
             }
             for name, lib in tree.libraries.items()
         },
+        "arch": header.arch,
+        "elf_class": header.elf_class,
+        "little_endian": header.little_endian,
+        "machine": header.machine,
+        "soname": info.soname,
         "excluded": sorted(tree.excluded),
     }
 
 
-def tree_json(tree: ElfTree) -> str:
-    """``lddtree --json`` output."""
-    return json.dumps(tree_document(tree), indent=4)
+def tree_json(tree: ElfTree, libc: str | None = None) -> str:
+    """``lddtree`` output (the default; ``--json``)."""
+    return json.dumps(tree_document(tree, libc), indent=4)
 
 
 def tree_text(tree: ElfTree) -> str:

@@ -94,13 +94,19 @@ def scan_wheel(reader: WheelReader, parse: ElfParser) -> ScanResult:
         if elf_arch != arch:
             ignored.append((member.path, f"{elf_arch} architecture"))
             continue
-        if member.scheme == "purelib":
+        parts = PurePosixPath(member.path).parts
+        if len(parts) > 2 and parts[0].endswith(".data") and parts[1] == "purelib":
+            # Only the .data/purelib/ directory, as auditwheel: a Root-Is-Purelib wheel's root
+            # is audited (the repaired wheel says Root-Is-Purelib: false).
             in_purelib.append(member.path)
         version = info.python_extension_version(member.path)
         scanned.append(ScannedElf(member=member, info=info, python_version=version))
     if in_purelib:
         raise InvalidWheelError(
-            wheel, f"shared libraries in the purelib scheme: {', '.join(sorted(in_purelib))}"
+            wheel,
+            "Invalid binary wheel, found the following shared library/libraries in purelib"
+            f" folder: {', '.join(sorted(in_purelib))}; the wheel has to be platlib compliant"
+            " in order to be repaired",
         )
     if not scanned:
         raise NonPlatformWheelError(wheel, _no_platform_reason(arch, ignored))

@@ -123,11 +123,9 @@ def symbol_policy(policies: PolicySet, required: SymbolVersions) -> Policy:
 
 
 def _filter_external(names: Iterable[Soname], policy: Policy) -> list[Soname]:
-    return [
-        n
-        for n in names
-        if not is_loader(n) and not LIBPYTHON_RE.match(n) and n not in policy.whitelist
-    ]
+    # libpython stays in: linking it is forbidden in manylinux/musllinux wheels, so, as in
+    # auditwheel, it is an external library with no path (repair removes the entry).
+    return [n for n in names if not is_loader(n) and n not in policy.whitelist]
 
 
 def external_refs(tree: ElfTree, policy: Policy) -> ExternalRefs:
@@ -144,7 +142,7 @@ def external_refs(tree: ElfTree, policy: Policy) -> ExternalRefs:
         closure.append(name)
         todo.extend(_filter_external(tree.libraries[name].needed, policy))
     libs = {
-        name: tree.libraries[name].realpath
+        name: None if LIBPYTHON_RE.match(name) else tree.libraries[name].realpath
         for name in sorted(closure)
         if tree.libraries[name].member is None
     }
