@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the names for type checkers; at run time __getattr__ import
         NotAZipError,
         OutputError,
         PolicyError,
+        UndetectableLibcError,
         UnsafeWheelError,
         VerificationError,
         WheelfixError,
@@ -50,7 +51,8 @@ _HOMES = {
     "errors": (
         "CheckFailedError ElfWriteError InputFileError InvalidElfError InvalidWheelError"
         " LibraryNotFoundError NameCollisionError NonPlatformWheelError NotAZipError"
-        " OutputError PolicyError UnsafeWheelError VerificationError WheelfixError"
+        " OutputError PolicyError UndetectableLibcError UnsafeWheelError VerificationError"
+        " WheelfixError"
     ),
     "options": "QUIET AuditOptions Progress RepairOptions ZipSettings",
     "pipeline": "RepairResult audit check lddtree repair",
@@ -92,6 +94,7 @@ __all__ = [
     "Progress",
     "RepairOptions",
     "RepairResult",
+    "UndetectableLibcError",
     "UnsafeWheelError",
     "VerificationError",
     "WheelfixError",

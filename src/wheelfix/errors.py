@@ -101,3 +101,9 @@ class NameCollisionError(WheelfixError):
     """Repair would write a member where the input (or another graft) already has one."""
 
     exit_code = 15
+
+
+class UndetectableLibcError(WheelfixError):
+    """A Python extension links no C library and the wheel's tag names none."""
+
+    exit_code = 16
