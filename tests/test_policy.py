@@ -9,22 +9,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from pathlib import Path, PurePosixPath
+from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
+from values import EXT, HEADER_AARCH64, LIBC, elf_info, evaluated, host_lib, scanned_elf
 from wheelbuild import RunCli, compile_cached, make_wheel, python_wheel_tag
-from wheelfix.elf import ElfHeader, ElfInfo, Soname
+from wheelfix.elf import Soname
 from wheelfix.elf.lief_io import parse_info
 from wheelfix.libc import KNOWN_ARCHES, Libc
 from wheelfix.options import AuditOptions
 from wheelfix.pipeline import audit
 from wheelfix.policy import Policy, PolicySet, all_platform_names, load_table, policy_set
-from wheelfix.policy.evaluate import Verdict, evaluate, external_refs, symbol_policy
+from wheelfix.policy.evaluate import external_refs, symbol_policy
 from wheelfix.resolve import ElfTree, ResolvedLibrary
-from wheelfix.scan import ScannedElf, ScanResult
-from wheelfix.wheel import Member, MemberPath, parse_wheel_name
+from wheelfix.wheel import MemberPath
 
 GLIBC_X86_64 = policy_set(Libc.GLIBC, "x86_64")
 
@@ -222,89 +222,9 @@ def test_symbol_policy(arch: str, required: Mapping[Soname, frozenset[str]], exp
 
 # --------------------------------------------------------------------------- evaluate
 
-HEADER = ElfHeader(elf_class=64, little_endian=True, osabi=0, file_type=3, machine=62, flags=0)
-HEADER_AARCH64 = ElfHeader(
-    elf_class=64, little_endian=True, osabi=0, file_type=3, machine=183, flags=0
-)
-EXT = "pkg/_ext.cpython-311-x86_64-linux-gnu.so"
-
-
-def _info(
-    needed: Iterable[str] = ("libc.so.6",),
-    *,
-    undefined: Iterable[str] = (),
-    versions: Mapping[str, Iterable[str]] | None = None,
-    isa: int = 0,
-    pyfpe: bool = False,
-    ucs2: bool = False,
-    header: ElfHeader = HEADER,
-) -> ElfInfo:
-    return ElfInfo(
-        header=header,
-        interpreter=None,
-        needed=tuple(Soname(n) for n in needed),
-        soname=None,
-        rpath=(),
-        runpath=(),
-        version_requirements=tuple(
-            (Soname(lib), tuple(v))
-            for lib, v in (versions or {"libc.so.6": ["GLIBC_2.2.5"]}).items()
-        ),
-        version_definitions=(),
-        undefined_symbols=frozenset(undefined),
-        init_symbols=frozenset({"PyInit__ext"}),
-        uses_pyfpe=pyfpe,
-        uses_ucs2=ucs2,
-        x86_isa_needed=isa,
-    )
-
-
-def _scanned(path: str, info: ElfInfo) -> ScannedElf:
-    member = Member(
-        path=MemberPath(path),
-        size=4096,
-        mode=0o755,
-        install_path=PurePosixPath(path),
-        scheme="platlib",
-    )
-    return ScannedElf(member=member, info=info, python_version=info.python_extension_version(path))
-
-
-def _host(name: str, info: ElfInfo | None = None, *, via: str = "system") -> ResolvedLibrary:
-    return ResolvedLibrary(Soname(name), Path(f"/usr/lib/{name}"), None, info or _info(()), via)
-
-
-LIBC = _host("libc.so.6", _info(("ld-linux-x86-64.so.2",)))
-
-
-def _evaluate(
-    root: ElfInfo,
-    libraries: Iterable[ResolvedLibrary] = (LIBC,),
-    *,
-    arch: str = "x86_64",
-    disable_isa: bool = False,
-    extra: Iterable[ScannedElf] = (),
-) -> Verdict:
-    elf = _scanned(EXT, root)
-    tree = ElfTree(root=elf, libraries={lib.soname: lib for lib in libraries}, excluded=frozenset())
-    elves = (elf, *extra)
-    scan = ScanResult(
-        wheel=Path(f"demo-1.0-cp311-cp311-linux_{arch}.whl"),
-        name=parse_wheel_name(Path(f"demo-1.0-cp311-cp311-linux_{arch}.whl")),
-        arch=arch,
-        libc=Libc.GLIBC,
-        libc_guessed=False,
-        elves=elves,
-        ignored=(),
-    )
-    trees = {elf.path: tree}
-    for other in extra:
-        trees[other.path] = ElfTree(root=other, libraries={}, excluded=frozenset())
-    return evaluate(scan, trees, policy_set(Libc.GLIBC, arch), disable_isa_ext_check=disable_isa)
-
 
 def test_clean_extension_is_oldest_policy() -> None:
-    verdict = _evaluate(_info())
+    verdict = evaluated(elf_info())
     assert verdict.show_overall.name == "manylinux_2_5_x86_64"
     assert verdict.sym.name == "manylinux_2_5_x86_64"
     assert verdict.repair_overall().name == "manylinux_2_5_x86_64"
@@ -313,9 +233,9 @@ def test_clean_extension_is_oldest_policy() -> None:
 
 
 def test_blacklisted_non_weak_symbol_makes_wheel_linux() -> None:
-    libz = _host("libz.so.1", _info(("libc.so.6",)))
-    root = _info(("libz.so.1", "libc.so.6"), undefined={"zcalloc", "deflate", "free"})
-    verdict = _evaluate(root, (libz, LIBC))
+    libz = host_lib("libz.so.1", elf_info(("libc.so.6",)))
+    root = elf_info(("libz.so.1", "libc.so.6"), undefined={"zcalloc", "deflate", "free"})
+    verdict = evaluated(root, (libz, LIBC))
     assert verdict.blacklist.name == "linux_x86_64"
     assert verdict.show_overall.name == "linux_x86_64"
     assert verdict.sym.name == "manylinux_2_5_x86_64"
@@ -330,21 +250,21 @@ def test_blacklisted_non_weak_symbol_makes_wheel_linux() -> None:
 def test_weak_reference_to_blacklisted_symbol_is_allowed() -> None:
     # ElfInfo.undefined_symbols holds undefined *non-weak* symbols only; a weak zcalloc
     # reference is therefore absent (see test_parse_info_drops_weak_undefined_symbols).
-    libz = _host("libz.so.1", _info(("libc.so.6",)))
-    verdict = _evaluate(_info(("libz.so.1", "libc.so.6"), undefined={"deflate"}), (libz, LIBC))
+    libz = host_lib("libz.so.1", elf_info(("libc.so.6",)))
+    verdict = evaluated(elf_info(("libz.so.1", "libc.so.6"), undefined={"deflate"}), (libz, LIBC))
     assert verdict.blacklist.name == "manylinux_2_5_x86_64"
     assert verdict.show_overall.name == "manylinux_2_5_x86_64"
 
 
 def test_blacklist_only_counts_for_libraries_the_elf_names() -> None:
     # zcalloc is undefined but libz.so.1 is not in DT_NEEDED: not a blacklist hit.
-    verdict = _evaluate(_info(("libc.so.6",), undefined={"zcalloc"}))
+    verdict = evaluated(elf_info(("libc.so.6",), undefined={"zcalloc"}))
     assert verdict.show_overall.name == "manylinux_2_5_x86_64"
 
 
 def test_glibc_blacklist_applies_to_old_policies_only() -> None:
-    root = _info(undefined={"__cxa_thread_atexit_impl"})
-    verdict = _evaluate(root)
+    root = elf_info(undefined={"__cxa_thread_atexit_impl"})
+    verdict = evaluated(root)
     assert verdict.blacklist.name == "manylinux_2_24_x86_64"
     upgrades = {n: r.blacklist for n, r in verdict.external.items() if r.blacklist}
     assert set(upgrades) == {
@@ -357,68 +277,72 @@ def test_glibc_blacklist_applies_to_old_policies_only() -> None:
 
 @pytest.mark.parametrize(("bits", "level"), [(0x1, 1), (0x2, 2), (0x4, 3), (0x8, 4), (0x7, 3)])
 def test_isa_level_bits(bits: int, level: int) -> None:
-    assert _info(isa=bits).x86_isa_level == level
+    assert elf_info(isa=bits).x86_isa_level == level
 
 
 @pytest.mark.parametrize("bits", [0x2, 0x4, 0x8])
 def test_isa_above_baseline_is_linux_unless_disabled(bits: int) -> None:
-    verdict = _evaluate(_info(isa=bits | 0x1))
+    verdict = evaluated(elf_info(isa=bits | 0x1))
     assert verdict.machine.name == "linux_x86_64"
     assert verdict.show_overall.name == "linux_x86_64"
     assert verdict.repair_overall().name == "linux_x86_64"
     assert verdict.isa_offenders == (EXT,)
-    disabled = _evaluate(_info(isa=bits), disable_isa=True)
+    disabled = evaluated(elf_info(isa=bits), disable_isa=True)
     assert disabled.machine.name == "manylinux_2_5_x86_64"
     assert disabled.show_overall.name == "manylinux_2_5_x86_64"
     assert disabled.isa_offenders == ()
 
 
 def test_isa_baseline_is_fine() -> None:
-    assert _evaluate(_info(isa=0x1)).show_overall.name == "manylinux_2_5_x86_64"
+    assert evaluated(elf_info(isa=0x1)).show_overall.name == "manylinux_2_5_x86_64"
 
 
 def test_isa_of_external_library_counts() -> None:
-    libfoo = _host("libfoo.so.1", _info(("libc.so.6",), isa=0x4))
-    verdict = _evaluate(_info(("libfoo.so.1", "libc.so.6")), (libfoo, LIBC))
+    libfoo = host_lib("libfoo.so.1", elf_info(("libc.so.6",), isa=0x4))
+    verdict = evaluated(elf_info(("libfoo.so.1", "libc.so.6")), (libfoo, LIBC))
     assert verdict.machine.name == "linux_x86_64"
     assert verdict.isa_offenders == ("/usr/lib/libfoo.so.1",)
     # a whitelisted library is the system's business, whatever its ISA level
-    libm = _host("libm.so.6", _info(("libc.so.6",), isa=0x4))
-    ok = _evaluate(_info(("libm.so.6", "libc.so.6")), (libm, LIBC))
+    libm = host_lib("libm.so.6", elf_info(("libc.so.6",), isa=0x4))
+    ok = evaluated(elf_info(("libm.so.6", "libc.so.6")), (libm, LIBC))
     assert ok.machine.name == "manylinux_2_5_x86_64"
 
 
 def test_isa_bits_are_ignored_off_x86_64() -> None:
-    root = _info(isa=0x4, header=HEADER_AARCH64, versions={"libc.so.6": ["GLIBC_2.17"]})
-    verdict = _evaluate(root, (), arch="aarch64")
+    root = elf_info(isa=0x4, header=HEADER_AARCH64, versions={"libc.so.6": ["GLIBC_2.17"]})
+    verdict = evaluated(root, (), arch="aarch64")
     assert verdict.show_overall.name == "manylinux_2_17_aarch64"
 
 
 @pytest.mark.parametrize("via", ["libpython", "system"])
-def test_libpython_is_never_external(via: str) -> None:
+def test_libpython_is_external_with_no_path(via: str) -> None:
+    """As auditwheel: linking libpython is forbidden, so it is external (never grafted: no
+    path, even when a copy exists on the host) and the wheel is linux_* until repair drops it."""
     name = "libpython3.11.so.1.0"
     if via == "libpython":
         libpython = ResolvedLibrary(Soname(name), None, None, None, "libpython")
     else:  # even when it resolves on the host
-        libpython = _host(name, _info(("libc.so.6", "libm.so.6")))
-    libfoo = _host("libfoo.so.1", _info(("libpython3.11.so.1.0", "libc.so.6")))
-    verdict = _evaluate(_info((name, "libfoo.so.1", "libc.so.6")), (libpython, libfoo, LIBC))
+        libpython = host_lib(name, elf_info(("libc.so.6", "libm.so.6")))
+    libfoo = host_lib("libfoo.so.1", elf_info(("libpython3.11.so.1.0", "libc.so.6")))
+    verdict = evaluated(elf_info((name, "libfoo.so.1", "libc.so.6")), (libpython, libfoo, LIBC))
     for policy_name, ref in verdict.external.items():
         if not ref.policy.is_linux:
-            assert set(ref.libs) == {"libfoo.so.1"}, policy_name
-    only = _evaluate(_info((name, "libc.so.6")), (libpython, LIBC))
-    assert only.show_overall.name == "manylinux_2_5_x86_64"
+            assert set(ref.libs) == {"libfoo.so.1", name}, policy_name
+            assert ref.libs[Soname(name)] is None, policy_name
+    only = evaluated(elf_info((name, "libc.so.6")), (libpython, LIBC))
+    assert only.show_overall.name == "linux_x86_64"
+    assert only.repair_overall().name == "manylinux_2_5_x86_64"
 
 
 def test_external_closure_follows_only_non_whitelisted_libraries() -> None:
     # libfoo (external) -> libbar (external) -> libstdc++ (whitelisted) -> libquux (never
     # followed: it is a dependency of a whitelisted library)
-    libquux = _host("libquux.so.1")
-    libstdcxx = _host("libstdc++.so.6", _info(("libquux.so.1", "libc.so.6")))
-    libbar = _host("libbar.so.1", _info(("libstdc++.so.6", "libc.so.6")))
-    libfoo = _host("libfoo.so.1", _info(("libbar.so.1", "ld-linux-x86-64.so.2")))
-    verdict = _evaluate(
-        _info(("libfoo.so.1", "libc.so.6")), (libfoo, LIBC, libbar, libstdcxx, libquux)
+    libquux = host_lib("libquux.so.1")
+    libstdcxx = host_lib("libstdc++.so.6", elf_info(("libquux.so.1", "libc.so.6")))
+    libbar = host_lib("libbar.so.1", elf_info(("libstdc++.so.6", "libc.so.6")))
+    libfoo = host_lib("libfoo.so.1", elf_info(("libbar.so.1", "ld-linux-x86-64.so.2")))
+    verdict = evaluated(
+        elf_info(("libfoo.so.1", "libc.so.6")), (libfoo, LIBC, libbar, libstdcxx, libquux)
     )
     ref = verdict.external["manylinux_2_5_x86_64"]
     assert ref.libs == {
@@ -432,34 +356,34 @@ def test_external_closure_follows_only_non_whitelisted_libraries() -> None:
 
 def test_library_missing_on_host_is_external_with_no_path() -> None:
     missing = ResolvedLibrary(Soname("libgone.so.1"), None, None, None, "not found")
-    verdict = _evaluate(_info(("libgone.so.1", "libc.so.6")), (missing, LIBC))
+    verdict = evaluated(elf_info(("libgone.so.1", "libc.so.6")), (missing, LIBC))
     assert verdict.external["manylinux_2_5_x86_64"].libs == {"libgone.so.1": None}
     assert verdict.show_overall.name == "linux_x86_64"
 
 
 def test_library_in_the_wheel_is_not_external() -> None:
-    inner_info = _info(("libc.so.6",))
+    inner_info = elf_info(("libc.so.6",))
     inner = ResolvedLibrary(
         Soname("libinner.so"), None, MemberPath("pkg/inner/libinner.so"), inner_info, "rpath"
     )
-    extra = _scanned("pkg/inner/libinner.so", inner_info)
-    verdict = _evaluate(_info(("libinner.so", "libc.so.6")), (inner, LIBC), extra=(extra,))
+    extra = scanned_elf("pkg/inner/libinner.so", inner_info)
+    verdict = evaluated(elf_info(("libinner.so", "libc.so.6")), (inner, LIBC), extra=(extra,))
     assert all(not r.libs for r in verdict.external.values())
     assert verdict.show_overall.name == "manylinux_2_5_x86_64"
 
 
 def test_whitelisted_library_is_not_external() -> None:
-    tree_root = _info(("libnsl.so.1", "libc.so.6"))
-    libnsl = _host("libnsl.so.1", _info(("libc.so.6",)))
-    assert _evaluate(tree_root, (libnsl, LIBC)).show_overall.name == "manylinux_2_5_x86_64"
+    tree_root = elf_info(("libnsl.so.1", "libc.so.6"))
+    libnsl = host_lib("libnsl.so.1", elf_info(("libc.so.6",)))
+    assert evaluated(tree_root, (libnsl, LIBC)).show_overall.name == "manylinux_2_5_x86_64"
 
 
 def test_grafted_library_symbol_versions_count() -> None:
-    libfoo = _host(
+    libfoo = host_lib(
         "libfoo.so.1",
-        _info(("libc.so.6",), versions={"libc.so.6": ["GLIBC_2.2.5", "GLIBC_2.34"]}),
+        elf_info(("libc.so.6",), versions={"libc.so.6": ["GLIBC_2.2.5", "GLIBC_2.34"]}),
     )
-    verdict = _evaluate(_info(("libfoo.so.1", "libc.so.6")), (libfoo, LIBC))
+    verdict = evaluated(elf_info(("libfoo.so.1", "libc.so.6")), (libfoo, LIBC))
     assert verdict.sym.name == "manylinux_2_34_x86_64"
     assert verdict.versioned_symbols["libc.so.6"] == {"GLIBC_2.2.5", "GLIBC_2.34"}
     assert verdict.repair_overall().name == "manylinux_2_34_x86_64"
@@ -467,16 +391,16 @@ def test_grafted_library_symbol_versions_count() -> None:
 
 @pytest.mark.parametrize(("pyfpe", "ucs2"), [(True, False), (False, True)])
 def test_pyfpe_and_ucs2_make_wheel_linux(pyfpe: bool, ucs2: bool) -> None:
-    verdict = _evaluate(_info(pyfpe=pyfpe, ucs2=ucs2))
+    verdict = evaluated(elf_info(pyfpe=pyfpe, ucs2=ucs2))
     assert verdict.show_overall.name == "linux_x86_64"
     assert verdict.pyfpe.is_linux is pyfpe
     assert verdict.ucs.is_linux is ucs2
 
 
 def test_external_refs_linux_policy_is_empty() -> None:
-    elf = _scanned(EXT, _info(("libfoo.so.1",), undefined={"zcalloc"}))
+    elf = scanned_elf(EXT, elf_info(("libfoo.so.1",), undefined={"zcalloc"}))
     tree = ElfTree(
-        root=elf, libraries={Soname("libfoo.so.1"): _host("libfoo.so.1")}, excluded=frozenset()
+        root=elf, libraries={Soname("libfoo.so.1"): host_lib("libfoo.so.1")}, excluded=frozenset()
     )
     ref = external_refs(tree, GLIBC_X86_64.linux)
     assert ref.libs == {}
