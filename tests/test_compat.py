@@ -151,3 +151,53 @@ def test_root_is_purelib_wheel_is_audited_repaired_and_installs(
     run = run_python("import pkg.a; print(pkg.a.value())", tmp_path / "site")
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["8"]
+
+
+def test_check_takes_a_wheelhouse_and_reports_each(builder: _Builder, tmp_path: Path) -> None:
+    wheel, libs = _libpython_wheel(builder)
+    repaired = run_wheelfix("repair", wheel, "-w", tmp_path / "out", ld_library_path=[libs])
+    assert repaired.returncode == 0, repaired.stderr
+    good = Path(repaired.stdout.strip())
+    missing = tmp_path / "gone-1.0-py3-none-any.whl"
+    proc = run_wheelfix("check", good, wheel, missing, ld_library_path=[libs])
+    assert proc.returncode == 14, proc.stderr  # the first failure's code
+    assert proc.stdout.splitlines() == [f"{good.name}: OK (consistent with manylinux_2_5_x86_64)"]
+    errors = proc.stderr.splitlines()
+    assert len(errors) == 2, errors
+    assert errors[0].startswith(f"wheelfix: error: {wheel}: has no manylinux/musllinux")
+    assert errors[1] == f"wheelfix: error: {missing}: no such file"
+    as_json = run_wheelfix("check", "--json", good, wheel, missing, ld_library_path=[libs])
+    assert as_json.returncode == 14
+    document = json.loads(as_json.stdout)
+    assert [(w["wheel"], w["ok"]) for w in document["wheels"]] == [
+        (good.name, True),
+        (wheel.name, False),
+        (missing.name, False),
+    ]
+    assert [w.get("exit_code") for w in document["wheels"]] == [None, 14, 3]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--plat", "manylinux_2_17_x86-64"], {}, "did you mean manylinux_2_17_x86_64?"),
+        ([], {"AUDITWHEEL_PLAT": "bogus"}, "AUDITWHEEL_PLAT='bogus' is not a known"),
+        (["-z", "12"], {}, "'12' is not a zlib level from -1 to 9"),
+        ([], {"AUDITWHEEL_ZIP_COMPRESSION_LEVEL": "x"}, "AUDITWHEEL_ZIP_COMPRESSION_LEVEL='x'"),
+    ],
+)
+def test_bad_values_name_their_source(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    proc = run_wheelfix("repair", *args, tmp_path / "x-1.0-py3-none-any.whl", env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+
+
+def test_policies_lists_every_plat_value() -> None:
+    proc = run_wheelfix("policies", "--arch", "aarch64")
+    assert proc.returncode == 0, proc.stderr
+    names = proc.stdout.split()
+    assert "manylinux_2_17_aarch64" in names
+    assert "manylinux2014_aarch64" in names
+    assert all(n.endswith("_aarch64") for n in names)

@@ -494,7 +494,8 @@ def test_check_linux_wheel_needing_grafts_fails(world: World) -> None:
     _one_error_line(
         proc,
         wheel,
-        "does not satisfy manylinux_2_17_x86_64: external libraries libdemo.so.1, libdemodep.so.1",
+        "does not satisfy manylinux_2_17_x86_64: external libraries libdemo.so.1, libdemodep.so.1"
+        f" (`wheelfix repair {wheel}` grafts them)",
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -20,18 +21,21 @@ from wheelfix.cli_options import (
     audit_options,
     audit_options_from,
     setup_logging,
+    validate_level,
     validate_lib_sdir,
     validate_plat,
     zip_epoch,
 )
 from wheelfix.errors import (
     NonPlatformWheelError,
+    WheelfixError,
 )
 from wheelfix.exits import errors_reported
 from wheelfix.writer import ZipSettings
 
 if TYPE_CHECKING:
     from wheelfix.options import AuditOptions, RepairOptions
+    from wheelfix.results import CheckResult
 
 # The pipeline (and with it LIEF, ~0.4 s to import) is imported inside the commands, so
 # `wheelfix --help` and `--version` stay fast.
@@ -90,34 +94,59 @@ def show(
 
 
 @main.command()
-@click.argument("wheel", type=click.Path(path_type=Path, readable=False))
+@click.argument("wheels", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option(
     "--plat",
     default=None,
     metavar="PLATFORM",
-    help="Check against this tag instead of the wheel's own tags.",
+    help="Check against this tag instead of the wheels' own tags.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document for all wheels.")
 @audit_options
 def check(
-    wheel: Path,
+    wheels: tuple[Path, ...],
     plat: str | None,
+    as_json: bool,
     ldpaths: str | None,
     sysroot: Path | None,
     disable_isa_ext_check: bool,
     allow_pure_python_wheel: bool,
     verbose: int,
 ) -> None:
-    """Exit 0 if WHEEL satisfies its own platform tags (or --plat), else fail with the reason."""
+    """Exit 0 if every WHEEL satisfies its own platform tags (or --plat); else say why for each
+    failing one and exit with the first failure's code."""
     from wheelfix.pipeline import check as run_check
-    from wheelfix.report import check_text
+    from wheelfix.report import check_json, check_text
 
     verbose = setup_logging(verbose)
     options = audit_options_from(
         ldpaths, sysroot, disable_isa_ext_check, allow_pure=allow_pure_python_wheel
     )
-    with errors_reported(verbose):
-        result = run_check(wheel, options, plat)
-        click.echo(check_text(result))
+    failures: list[int] = []
+    rows: list[tuple[str, CheckResult | WheelfixError]] = []
+    for wheel in wheels:
+        record = partial(_record, rows, wheel.name)
+        try:
+            with errors_reported(verbose, record):
+                result = run_check(wheel, options, plat)
+                rows.append((wheel.name, result))
+                if not as_json:
+                    click.echo(check_text(result))
+        except SystemExit as exit_:
+            code = int(exit_.code or 1)
+            if code > 128:
+                raise
+            failures.append(code)
+    if as_json:
+        click.echo(check_json(rows))
+    if failures:
+        sys.exit(failures[0])
+
+
+def _record(
+    rows: list[tuple[str, CheckResult | WheelfixError]], name: str, error: WheelfixError
+) -> None:
+    rows.append((name, error))
 
 
 @main.command("lddtree")
@@ -181,7 +210,8 @@ def lddtree_command(
     callback=validate_plat,
     metavar="PLATFORM",
     help="Target tag (any manylinux/musllinux tag or alias, any architecture) or"
-    " 'auto' for the best reachable one. Env: AUDITWHEEL_PLAT.",
+    " 'auto' for the best reachable one; `wheelfix policies` lists them all."
+    " Env: AUDITWHEEL_PLAT.",
 )
 @click.option(
     "-L",
@@ -208,8 +238,9 @@ def lddtree_command(
 @click.option(
     "-z",
     "--zip-compression-level",
-    type=click.IntRange(-1, 9),
     default=None,
+    callback=validate_level,
+    metavar="LEVEL",
     envvar="AUDITWHEEL_ZIP_COMPRESSION_LEVEL",
     help="zlib level for every member of the output (0 stores, -1 is 6). Without it, new and"
     " changed members use level 6 and unchanged ones keep their compressed bytes."
@@ -335,3 +366,14 @@ def patchelf_command(ctx: click.Context) -> None:
     from wheelfix.patchelf.main import main as patchelf_main
 
     sys.exit(patchelf_main(list(ctx.args), prog="patchelf"))
+
+
+@main.command("policies")
+@click.option("--arch", default=None, help="Only this architecture (e.g. aarch64).")
+def policies_command(arch: str | None) -> None:
+    """List every platform tag --plat accepts, with its aliases, per architecture."""
+    from wheelfix.policy import all_platform_names
+
+    for name in all_platform_names():
+        if arch is None or name.endswith(f"_{arch}"):
+            click.echo(name)

@@ -7,6 +7,7 @@ Turns click's values (and the environment variables auditwheel reads) into
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import sys
@@ -99,13 +100,40 @@ def setup_logging(verbose: int) -> bool:
     return level > 0
 
 
+def _source(ctx: click.Context, param: click.Parameter, envvar: str) -> str:
+    """``--plat`` or ``AUDITWHEEL_PLAT=``: where a bad value came from, for the message."""
+    if (
+        param.name
+        and ctx.get_parameter_source(param.name) is click.core.ParameterSource.ENVIRONMENT
+    ):
+        return f"{envvar}="
+    return ""
+
+
 def validate_plat(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if value != "auto" and value not in all_platform_names():
-        raise click.BadParameter(
-            f"{value!r} is not a known manylinux/musllinux tag (e.g. manylinux_2_17_x86_64,"
-            " manylinux2014_aarch64, musllinux_1_2_x86_64) or 'auto'"
-        )
-    return value
+    if value == "auto" or value in all_platform_names():
+        return value
+    names = all_platform_names()
+    near = difflib.get_close_matches(value, names, n=1, cutoff=0.8)
+    hint = f"; did you mean {near[0]}?" if near else " (see `wheelfix policies` for the list)"
+    raise click.BadParameter(
+        f"{_source(ctx, param, 'AUDITWHEEL_PLAT')}{value!r} is not a known manylinux/musllinux"
+        f" tag or 'auto'{hint}"
+    )
+
+
+def validate_level(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``-z``/``AUDITWHEEL_ZIP_COMPRESSION_LEVEL``: an integer from -1 to 9, or unset."""
+    if value is None:
+        return None
+    try:
+        level = int(value)
+    except ValueError:
+        level = 99
+    if not -1 <= level <= 9:
+        source = _source(ctx, param, "AUDITWHEEL_ZIP_COMPRESSION_LEVEL")
+        raise click.BadParameter(f"{source}{value!r} is not a zlib level from -1 to 9")
+    return level
 
 
 def validate_lib_sdir(ctx: click.Context, param: click.Parameter, value: str) -> str:

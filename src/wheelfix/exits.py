@@ -14,6 +14,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Callable
 
 import click
 
@@ -68,14 +69,19 @@ def _silence_stdout() -> None:
 
 
 @contextmanager
-def errors_reported(verbose: bool) -> Iterator[None]:
-    """Turn every failure into one stderr line and an exit code."""
+def errors_reported(
+    verbose: bool, on_error: Callable[[WheelfixError], None] | None = None
+) -> Iterator[None]:
+    """Turn every failure into one stderr line and an exit code (``on_error`` sees each
+    :class:`WheelfixError` first, e.g. for a JSON report)."""
     _install_signal_handlers()
     try:
         yield
     except WheelfixError as error:
         if verbose:
             traceback.print_exc()
+        if on_error is not None:
+            on_error(error)
         fail(error)
     except KeyboardInterrupt:
         click.echo("wheelfix: interrupted", err=True)

@@ -34,7 +34,7 @@ from wheelfix.options import QUIET, AuditOptions, ElfParser, Progress, RepairOpt
 from wheelfix.outdir import copy_unchanged, prepare_output_dir
 from wheelfix.pkgdb import PackageIndex
 from wheelfix.policy import Policy, PolicySet, policy_set
-from wheelfix.policy.blockers import blockers
+from wheelfix.policy.blockers import BlockerKind, blockers
 from wheelfix.policy.evaluate import evaluate
 from wheelfix.provenance import find_provenance, provenance_members
 from wheelfix.resolve import ElfTree, HostDir, LibraryCache, Resolver
@@ -179,7 +179,12 @@ def check(path: Path, options: AuditOptions, plat: str | None = None) -> CheckRe
                 + ("" if parts else "; unknown platform tag"),
             )
         if policy > current.verdict.show_overall:
-            raise CheckFailedError(str(path), f"does not satisfy {target}: {_why(current, policy)}")
+            hint = ""
+            if any(b.kind is BlockerKind.LIBRARIES for b in blockers(current.verdict, policy)):
+                hint = f" (`wheelfix repair {path}` grafts them)"
+            raise CheckFailedError(
+                str(path), f"does not satisfy {target}: {_why(current, policy)}{hint}"
+            )
     return CheckResult(path.name, tuple(targets), result.verdict.show_overall.name)
 
 

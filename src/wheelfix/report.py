@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from collections.abc import Sequence
 from typing import Any
 
 from wheelfix.elf import ElfHeader, Soname
+from wheelfix.errors import WheelfixError
 from wheelfix.policy.evaluate import Verdict
 from wheelfix.resolve import ElfTree
 from wheelfix.results import CheckResult
@@ -190,6 +192,32 @@ def _platform(header: ElfHeader) -> dict[str, Any]:
         "_ext_arch": None,
         "_error_msg": None,
     }
+
+
+def check_json(rows: Sequence[tuple[str, CheckResult | WheelfixError]]) -> str:
+    """``check --json``: one document for every wheel checked, in the order given."""
+    wheels: list[dict[str, Any]] = []
+    for name, outcome in rows:
+        if isinstance(outcome, CheckResult):
+            wheels.append(
+                {
+                    "wheel": name,
+                    "ok": True,
+                    "pure": outcome.pure,
+                    "checked": list(outcome.checked),
+                    "consistent_with": outcome.consistent_with,
+                }
+            )
+        else:
+            wheels.append(
+                {
+                    "wheel": name,
+                    "ok": False,
+                    "exit_code": outcome.exit_code,
+                    "error": f"{outcome.subject}: {outcome.reason}",
+                }
+            )
+    return json.dumps({"version": SCHEMA_VERSION, "wheels": wheels}, indent=4)
 
 
 def tree_document(tree: ElfTree, libc: str | None = None) -> dict[str, Any]:
