@@ -68,7 +68,7 @@ def show(
 ) -> None:
     """Audit WHEEL: its platform tag, versioned symbols and external libraries."""
     from wheelfix.pipeline import audit
-    from wheelfix.report import error_json, pure_json, show_json, show_text
+    from wheelfix.report import drivers_text, error_json, pure_json, show_json, show_text
     from wheelfix.wheel import is_pure_wheel_name
 
     verbose = setup_logging(verbose)
@@ -91,6 +91,10 @@ def show(
             click.echo(show_json(wheel.name, result.verdict))
         else:
             click.echo(show_text(wheel.name, result.verdict, verbose=verbose), nl=False)
+            drivers = {
+                str(n): f for tree in result.trees.values() for n, f in tree.drivers.items()
+            }
+            click.echo(drivers_text(drivers), nl=False)
 
 
 @main.command()

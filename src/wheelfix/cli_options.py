@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Keep an option the command function does not take in the context's meta."""
+    if param.name:
+        ctx.meta[f"wheelfix.{param.name}"] = value
+
+
 def audit_options(func: F) -> F:
     """The options ``show``, ``check`` and ``repair`` share."""
     options = [
@@ -53,6 +59,15 @@ def audit_options(func: F) -> F:
             help="Accept a pure Python wheel instead of failing.",
         ),
         click.option(
+            "--graft-anyway",
+            metavar="PATTERN",
+            multiple=True,
+            expose_value=False,
+            callback=_remember,
+            help="Graft libraries on the never-graft list (GPU and display drivers) whose"
+            " soname matches this glob all the same (repeatable).",
+        ),
+        click.option(
             "-v", "--verbose", count=True, help="Print more (and tracebacks of bugs); repeatable."
         ),
     ]
@@ -76,12 +91,15 @@ def audit_options_from(
         raise click.BadParameter(
             f"WHEELFIX_MAX_UNCOMPRESSED={limit!r} is not a positive number of bytes"
         )
+    context = click.get_current_context(silent=True)
+    graft_anyway = context.meta.get("wheelfix.graft_anyway", ()) if context else ()
     return AuditOptions(
         ldpaths=ldpaths,
         sysroot=sysroot,
         environ=dict(os.environ),
         disable_isa_ext_check=disable_isa,
         max_uncompressed=max_uncompressed,
+        graft_anyway=tuple(graft_anyway),
         **extra,
     )
 

@@ -106,7 +106,8 @@ def plan_graft(
     scan = audit.scan
     dist = scan.name.distribution
     libs_dir = f"{dist}{options.lib_sdir}"
-    warnings: list[str] = []
+    warnings: list[str] = driver_warnings(audit)
+    drivers = {name for tree in audit.trees.values() for name in tree.drivers}
     needs: dict[MemberPath, dict[Soname, Path]] = {}
     for elf in scan.elves:
         refs = audit.verdict.per_elf[elf.path][target.name]
@@ -154,7 +155,9 @@ def plan_graft(
                 tree.excluded,
                 tree.excluded_dirs,
             )
-            warnings.extend(_excluded_warning(elf.path, name) for name in uncovered)
+            warnings.extend(
+                _excluded_warning(elf.path, name) for name in uncovered if name not in drivers
+            )
             to_libs = libs_dir_entries(install_path, libs_dir, scan.name.tags)
             if to_libs is None:
                 raise PolicyError(
@@ -189,7 +192,9 @@ def plan_graft(
             context.excluded,
             context.excluded_dirs,
         )
-        warnings.extend(_excluded_warning(library.member, name) for name in uncovered)
+        warnings.extend(
+            _excluded_warning(library.member, name) for name in uncovered if name not in drivers
+        )
         rpath = [*(["$ORIGIN"] if renames else []), *kept]
         edits[library.member] = ElfEdit(
             replace_needed=renames,
@@ -297,6 +302,16 @@ def _library_context(audit: Audit, source: Path) -> _LibraryContext:
             resolved.setdefault(name, found.realpath)
     assert info is not None, f"{source} is grafted but in no tree"
     return _LibraryContext(info, resolved, frozenset(excluded), excluded_dirs, tuple(conflicts))
+
+
+def driver_warnings(audit: Audit) -> list[str]:
+    """One line per wheel ELF and driver library it loads: why it is not grafted."""
+    return [
+        f"{path}: {name} is a driver library ({family}): never grafted, it must come from the"
+        f" user's machine (--graft-anyway '{name}' grafts it all the same)"
+        for path, tree in sorted(audit.trees.items())
+        for name, family in sorted(tree.drivers.items())
+    ]
 
 
 def _excluded_warning(path: str, name: str) -> str:

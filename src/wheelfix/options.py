@@ -51,6 +51,9 @@ class AuditOptions:
     """Zip-bomb guard: the most uncompressed bytes a wheel (or one input file) may hold."""
     parse: ElfParser | None = None
     """How ELF bytes are parsed; None: in-process LIEF (swappable for an isolated parser)."""
+    graft_anyway: Sequence[str] = ()
+    """``--graft-anyway`` globs: sonames on the never-graft list (GPU and display drivers,
+    ``data/never_graft.json``) that are grafted all the same."""
     allow_pure: bool = False
     """``--allow-pure-python-wheel``: a wheel named ``...-any.whl`` with no ELF file is
     accepted (``check`` passes it, ``repair`` copies it unchanged) instead of failing."""

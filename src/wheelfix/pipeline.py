@@ -30,6 +30,7 @@ from wheelfix.graft import (
 from wheelfix.hostfile import read_regular
 from wheelfix.ldpaths import load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc, split_platform
+from wheelfix.nevergraft import NeverGraft
 from wheelfix.options import QUIET, AuditOptions, ElfParser, Progress, RepairOptions
 from wheelfix.outdir import copy_unchanged, prepare_output_dir
 from wheelfix.pkgdb import PackageIndex
@@ -62,6 +63,14 @@ def _parser(options: AuditOptions) -> ElfParser:
     return parse_info
 
 
+def _driver_family(never: NeverGraft) -> Callable[[str], str | None]:
+    def family(soname: str) -> str | None:
+        found = never.match(soname)
+        return found.name if found is not None else None
+
+    return family
+
+
 def open_wheel(path: Path, options: AuditOptions) -> WheelReader:
     """Open and validate a wheel (the caller closes it)."""
     return WheelReader(path, max_uncompressed=options.max_uncompressed)
@@ -86,6 +95,7 @@ def audit_reader(
         paths,
         exclude=options.exclude,
         cache=cache or LibraryCache(_parser(options), options.max_uncompressed),
+        never_graft=_driver_family(NeverGraft.load(options.graft_anyway)),
     )
     trees = {elf.path: resolver.tree(elf) for elf in scan.elves}
     trees = borrow_loader_resolution(scan, trees)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wheelfix.elf import ElfHeader, Soname
@@ -71,6 +71,20 @@ def pure_json(wheel: str) -> str:
 def error_json(wheel: str, message: str) -> str:
     """The ``show --json`` document for an error."""
     return json.dumps({"version": SCHEMA_VERSION, "wheel": wheel, "error": message}, indent=4)
+
+
+def drivers_text(drivers: Mapping[str, str]) -> str:
+    """``show``'s paragraph on never-grafted driver libraries ("" when there are none)."""
+    if not drivers:
+        return ""
+    listed = ", ".join(f"{name} ({family})" for name, family in sorted(drivers.items()))
+    return (
+        _paragraph(
+            "The wheel depends on driver libraries, which repair never grafts: they must come"
+            f" from the user's machine: {listed}."
+        )
+        + "\n"
+    )
 
 
 def show_text(wheel: str, verdict: Verdict, *, verbose: bool = False) -> str:

@@ -91,6 +91,9 @@ class ElfTree:
     """Every library in the closure, by the name it was asked for, in load order."""
     excluded: frozenset[Soname]
     """Names skipped because of ``--exclude`` (not grafted, not followed)."""
+    drivers: Mapping[Soname, str] = field(default_factory=dict)
+    r"""Names on the never-graft list (GPU and display drivers) -> their family: left to the
+    user's machine like ``--exclude``\d names, and reported."""
     excluded_dirs: Mapping[Soname, str] = field(default_factory=dict)
     """Excluded names found through an RPATH/RUNPATH entry -> the directory they were found
     in (as the loader sees it). Repair keeps such entries so the loader still finds them."""
@@ -167,10 +170,12 @@ class Resolver:
         *,
         exclude: Iterable[str] = (),
         cache: LibraryCache | None = None,
+        never_graft: Callable[[str], str | None] | None = None,
     ) -> None:
         self._arch = arch
         self._paths = paths
         self._exclude = tuple(exclude)
+        self._never_graft = never_graft
         self._cache = cache if cache is not None else LibraryCache()
         self._members = {e.install_path: e for e in elves}
         self._lib_token = _ARCH_LIB_TOKEN.get(arch, "lib")
@@ -191,13 +196,17 @@ class Resolver:
         libraries: dict[Soname, ResolvedLibrary] = {}
         excluded: set[Soname] = set()
         excluded_dirs: dict[Soname, str] = {}
+        drivers: dict[Soname, str] = {}
         while queue:
             node, loaders = queue.pop(0)
             optional = set(node.info.auxiliaries)
             for name in node.info.loaded_names:
                 if name in libraries or name in excluded:
                     continue
-                if self._is_excluded(name):
+                family = self._never_graft(name) if self._never_graft else None
+                if family is not None:
+                    drivers[name] = family
+                if family is not None or self._is_excluded(name):
                     excluded.add(name)
                     found_in = self._excluded_dir(name, node, loaders, root.info.header)
                     if found_in is not None:
@@ -218,6 +227,7 @@ class Resolver:
             root=root,
             libraries=libraries,
             excluded=frozenset(excluded),
+            drivers=drivers,
             excluded_dirs=excluded_dirs,
         )
 
