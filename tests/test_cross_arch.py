@@ -112,11 +112,6 @@ def run_tool(tool: str, *args: str | os.PathLike[str]) -> subprocess.CompletedPr
     )
 
 
-def need_auditwheel() -> None:
-    """auditwheel 6.8.2 is a test dependency only where it installs (Python 3.10+)."""
-    pytest.importorskip("auditwheel")
-
-
 def run_qemu(
     runner: Path, target: Path, page_size: int | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -376,8 +371,8 @@ def test_fixture_is_aarch64_and_shaped_as_claimed(cross: Cross) -> None:
 # --------------------------------------------------------------------------- 1. show
 
 
+@pytest.mark.oracle
 def test_show_json_matches_auditwheel_cross_arch(cross: Cross) -> None:
-    need_auditwheel()
     # auditwheel 6.8.2 audits a foreign-arch wheel with no extra flag: it takes the
     # architecture from the wheel's ELF files, and --ldpaths replaces the host's search dirs.
     args = ("show", "--json", "--ldpaths", cross.ldpaths(), cross.wheel)
@@ -498,8 +493,8 @@ def test_every_output_elf_keeps_64k_pages(cross: Cross, site: Path) -> None:
         assert len(data) <= before + 2 * LARGE_PAGE, (path, before, len(data))
 
 
+@pytest.mark.oracle
 def test_repaired_wheel_is_manylinux_per_auditwheel(repaired: dict[str, Repaired]) -> None:
-    need_auditwheel()
     proc = run_tool("auditwheel", "show", "--json", repaired["auto"].wheel)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -513,10 +508,10 @@ def test_repaired_wheel_is_manylinux_per_auditwheel(repaired: dict[str, Repaired
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+@pytest.mark.oracle
 def test_auditwheel_auto_repair_agrees_on_names(
     cross: Cross, repaired: dict[str, Repaired], tmp_path: Path
 ) -> None:
-    need_auditwheel()
     if shutil.which("patchelf") is None:
         pytest.skip("auditwheel repair needs patchelf")
     # auditwheel 6.8.2 refuses an explicit foreign --plat (argparse choices are the host's

@@ -179,6 +179,7 @@ def test_a_hash_table_that_disagrees_with_dynsym_is_caught(
 
 
 @pytest.mark.network
+@pytest.mark.oracle
 def test_rpds_py_s390x_wheel_matches_readelf_and_auditwheel(tmp_path: Path) -> None:
     from test_real_wheels import RealWheel, _auditwheel, _download
     from wheelbuild import default_cache_dir

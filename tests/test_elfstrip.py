@@ -252,6 +252,7 @@ def _names(data: bytes, tmp: Path) -> list[str]:
     return sorted(section_list(path))
 
 
+@pytest.mark.oracle
 def test_repair_strip_matches_auditwheel_and_imports(fixture_cache: Path, tmp_path: Path) -> None:
     """debug_chain (extension + two grafted libraries, all -g): both tools strip the same
     sections; wheelfix's files are no larger than auditwheel's but for LIEF's one extra page
@@ -282,6 +283,7 @@ def test_repair_strip_matches_auditwheel_and_imports(fixture_cache: Path, tmp_pa
 
 
 @pytest.mark.network
+@pytest.mark.oracle
 def test_real_wheel_is_stripped_like_strip_s_and_auditwheel(tmp_path: Path) -> None:
     """pyyaml's musllinux x86_64 wheel (the one test_real_wheels downloads): a strip-only
     repair, so wheelfix and auditwheel must agree to the byte count."""

@@ -310,6 +310,7 @@ def _show(run_cli: RunCli, wheel: Path, lib_dirs: list[Path]) -> tuple[int, dict
     return proc.returncode, json.loads(proc.stdout)
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("name", sorted(EXPECTED_SHOW))
 def test_auditwheel_show_matches_table(
     name: str, built: dict[str, Scenario], run_cli: RunCli
@@ -338,6 +339,7 @@ def test_auditwheel_show_matches_table(
     assert {k: frozenset(v) for k, v in blacklisted.items()} == dict(expected.blacklisted)
 
 
+@pytest.mark.oracle
 def test_auditwheel_unresolved_without_ld_library_path(
     built: dict[str, Scenario], run_cli: RunCli
 ) -> None:
@@ -347,6 +349,7 @@ def test_auditwheel_unresolved_without_ld_library_path(
     assert data["external_libs"] == {"libstale.so.1": None}
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("variant", sorted(PRECEDENCE_AUDITWHEEL))
 def test_precedence_auditwheel_per_variant(
     variant: str, built: dict[str, Scenario], run_cli: RunCli

@@ -230,21 +230,35 @@ def stale(fixture_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Scen
     return build_scenario("stale_rpath", fixture_cache, tmp_path_factory.mktemp("ldp-stale"))
 
 
+def _ldpaths_case(stale: Scenario, case: str) -> tuple[list[str], dict[str, str], str | None]:
+    """The case's arguments and environment with LIBS filled in, and the path it finds."""
+    args, env, found = LDPATHS_CASES[case]
+    libs = str(stale.lib_dirs[0])
+    expected_path = str(stale.lib_dirs[0] / "libstale.so.1") if found else None
+    return (
+        [a.replace("LIBS", libs) for a in args],
+        {k: v.replace("LIBS", libs) for k, v in env.items()},
+        expected_path,
+    )
+
+
+@pytest.mark.parametrize("case", sorted(LDPATHS_CASES))
+def test_ldpaths_end_to_end(stale: Scenario, case: str) -> None:
+    args, env, expected_path = _ldpaths_case(stale, case)
+    ldpaths = args[1] if args else None
+    result = audit(stale.wheel, AuditOptions(ldpaths=ldpaths, environ=env))
+    libs_found = result.verdict.external[result.verdict.policies.highest.name].libs
+    assert {k: str(v) if v else None for k, v in libs_found.items()} == {
+        "libstale.so.1": expected_path
+    }
+
+
+@pytest.mark.oracle
 @pytest.mark.parametrize("case", sorted(LDPATHS_CASES))
 def test_ldpaths_end_to_end_agrees_with_auditwheel(
     stale: Scenario, run_cli: RunCli, case: str
 ) -> None:
-    args, env, found = LDPATHS_CASES[case]
-    libs = str(stale.lib_dirs[0])
-    args = [a.replace("LIBS", libs) for a in args]
-    env = {k: v.replace("LIBS", libs) for k, v in env.items()}
-    ldpaths = args[1] if args else None
-    result = audit(stale.wheel, AuditOptions(ldpaths=ldpaths, environ=env))
-    libs_found = result.verdict.external[result.verdict.policies.highest.name].libs
-    expected_path = str(stale.lib_dirs[0] / "libstale.so.1") if found else None
-    assert {k: str(v) if v else None for k, v in libs_found.items()} == {
-        "libstale.so.1": expected_path
-    }
+    args, env, expected_path = _ldpaths_case(stale, case)
     proc = run_cli(["auditwheel", "show", "--json", *args, stale.wheel], env=env)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["external_libs"] == {"libstale.so.1": expected_path}

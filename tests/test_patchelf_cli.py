@@ -347,7 +347,7 @@ def _shim_path(tmp_path: Path) -> Path:
     return directory
 
 
-@pytest.mark.skipif(sys.version_info < (3, 10), reason="auditwheel 6.8.2 needs Python 3.10")
+@pytest.mark.oracle
 def test_auditwheel_repairs_with_the_shim_as_patchelf(scenario, tmp_path: Path) -> None:
     sc = scenario("versioned_chain")
     shim_dir = _shim_path(tmp_path)

@@ -215,6 +215,7 @@ def _assert_check_ok(outcome: Outcome, overall: str) -> None:
     assert check.stderr == ""
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("wheel", REAL_WHEELS, ids=lambda w: w.key)
 def test_real_wheel_matches_auditwheel(
     real_wheels: dict[str, Outcome | str], wheel: RealWheel
@@ -230,6 +231,7 @@ def test_real_wheel_matches_auditwheel(
     _assert_check_ok(outcome, wheel.overall)
 
 
+@pytest.mark.oracle
 def test_musl_libc_so_is_not_external(real_wheels: dict[str, Outcome | str]) -> None:
     outcome = _outcome(real_wheels, ORJSON_MUSL)
     mine, theirs = _documents(outcome)

@@ -975,6 +975,7 @@ SHOW_CASES: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize(("name", "flags"), SHOW_CASES, ids=[case_id(*c) for c in SHOW_CASES])
 def test_auditwheel_show_agrees(name: str, flags: tuple[str, ...], shop: Shop) -> None:
     r = shop.repaired(name, *flags)
