@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runtools import SCRUBBED_ENV
 from wheelbuild import (
     REPO_ROOT,
     RunCli,
@@ -18,15 +19,6 @@ from wheelbuild import (
     ScenarioFactory,
     build_scenario,
     default_cache_dir,
-)
-
-#: Variables that change what auditwheel/wheelfix or the dynamic loader do; tests start
-#: without them and set them explicitly where needed.
-LOADER_ENV_VARS = (
-    "AUDITWHEEL_PLAT",
-    "AUDITWHEEL_ZIP_COMPRESSION_LEVEL",
-    "AUDITWHEEL_LD_LIBRARY_PATH",
-    "LD_LIBRARY_PATH",
 )
 
 #: ``run_cli(args)``: ``args[0]`` picks the tool ("auditwheel" or "wheelfix").
@@ -53,7 +45,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _clean_loader_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in LOADER_ENV_VARS:
+    """Tests start without :data:`runtools.SCRUBBED_ENV` and set what they need explicitly."""
+    for var in SCRUBBED_ENV:
         monkeypatch.delenv(var, raising=False)
 
 

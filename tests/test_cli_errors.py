@@ -1,8 +1,8 @@
 """Bad input through the CLI: one stderr line ``wheelfix: error: <file>: <reason>``, the exit
 code of its kind, no traceback, the input untouched and nothing written to ``-w``.
 
-The inputs are :data:`test_wheel.BAD_INPUTS`. All calls run once, outside pytest, through
-:func:`test_show.run_wheelfix_batch`; a few also run as standalone ``python -m wheelfix``
+The inputs are :data:`badinputs.BAD_INPUTS`. All calls run once, outside pytest, through
+:func:`runtools.run_wheelfix_batch`; a few also run as standalone ``python -m wheelfix``
 processes to prove the real entry point prints the same single line.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from test_show import CliResult, run_wheelfix_batch
-from test_wheel import BAD_INPUTS, BadInput, build_elves, missing_library, subject
+from badinputs import BAD_INPUTS, BadInput, build_elves, missing_library, subject
+from runtools import CliResult, run_wheelfix_batch
 from wheelbuild import REPO_ROOT
 
 COMMANDS = ("show", "show-json", "repair")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from runtools import SCRUBBED_ENV
 from wheelbuild import FIXTURES_DIR, REPO_ROOT, compile_cached, make_wheel, unpack_wheel
 from wheelfix.elf.verify import verify_elf
 
@@ -78,21 +79,11 @@ def _cross_tools_present() -> None:
 
 # --------------------------------------------------------------------------- running tools
 
-#: Variables that change what wheelfix, auditwheel, the loader or qemu do.
-_SCRUBBED_ENV = (
-    "AUDITWHEEL_PLAT",
-    "AUDITWHEEL_ZIP_COMPRESSION_LEVEL",
-    "AUDITWHEEL_LD_LIBRARY_PATH",
-    "LD_LIBRARY_PATH",
-    "LD_PRELOAD",
-    "SOURCE_DATE_EPOCH",
-    "PYTHONPATH",
-)
-
 
 def _env(**extra: str) -> dict[str, str]:
+    """``runtools.SCRUBBED_ENV`` and every ``QEMU_*`` variable removed, ``LC_ALL=C``."""
     env = {
-        k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV and not k.startswith("QEMU_")
+        k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV and not k.startswith("QEMU_")
     }
     env["LC_ALL"] = "C"
     env.update(extra)

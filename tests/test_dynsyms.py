@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from runtools import run_wheelfix
+from runtools import RealWheel, auditwheel_show_json, download_real_wheel, run_wheelfix
 from wheelbuild import compile_cached
 from wheelfix.elf import ElfEdit, Soname, page_size_for
 from wheelfix.elf.dynsyms import EM_S390, dynamic_symbol_count, hash_word_size, sysv_hash_matches
@@ -181,13 +181,8 @@ def test_a_hash_table_that_disagrees_with_dynsym_is_caught(
 @pytest.mark.network
 @pytest.mark.oracle
 def test_rpds_py_s390x_wheel_matches_readelf_and_auditwheel(tmp_path: Path) -> None:
-    from test_real_wheels import RealWheel, _auditwheel, _download
-    from wheelbuild import default_cache_dir
-
     spec = RealWheel("rpds-py", "0.22.3", "manylinux_2_17_s390x", "manylinux_2_17_s390x")
-    directory = default_cache_dir() / "real-wheels"
-    directory.mkdir(parents=True, exist_ok=True)
-    wheel = _download(directory, spec)
+    wheel = download_real_wheel(spec)
     if isinstance(wheel, str):
         pytest.skip(wheel)  # as test_real_wheels does for non-x86_64 wheels
     import zipfile
@@ -205,7 +200,7 @@ def test_rpds_py_s390x_wheel_matches_readelf_and_auditwheel(tmp_path: Path) -> N
 
     mine = run_wheelfix("show", "--json", wheel)
     assert mine.returncode == 0, mine.stderr  # was exit 7, "corrupt dynamic tables"
-    theirs = _auditwheel(wheel)
+    theirs = auditwheel_show_json(wheel)
     assert theirs.returncode == 0, theirs.stderr
     assert json.loads(mine.stdout) == json.loads(theirs.stdout)
     assert json.loads(mine.stdout)["overall_tag"] == spec.overall

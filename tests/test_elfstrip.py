@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from runtools import clean_env, run_wheelfix
+from runtools import REAL_WHEELS, clean_env, download_real_wheel, run_wheelfix
 from wheelbuild import build_repair_scenario, compile_cached, run_check_code
 from wheelfix.elf import page_size_for
 from wheelfix.elf.lief_io import parse_info
@@ -287,13 +287,8 @@ def test_repair_strip_matches_auditwheel_and_imports(fixture_cache: Path, tmp_pa
 def test_real_wheel_is_stripped_like_strip_s_and_auditwheel(tmp_path: Path) -> None:
     """pyyaml's musllinux x86_64 wheel (the one test_real_wheels downloads): a strip-only
     repair, so wheelfix and auditwheel must agree to the byte count."""
-    from test_real_wheels import REAL_WHEELS, _download
-    from wheelbuild import default_cache_dir
-
     (spec,) = [w for w in REAL_WHEELS if w.key == "pyyaml-musllinux_1_1_x86_64"]
-    directory = default_cache_dir() / "real-wheels"
-    directory.mkdir(parents=True, exist_ok=True)
-    wheel = _download(directory, spec)
+    wheel = download_real_wheel(spec)
     if isinstance(wheel, str):
         pytest.fail(wheel)  # x86_64 real wheels must run (as in test_real_wheels)
     (member,) = [m for m in _members(wheel) if m.endswith(".so")]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from runtools import SCRUBBED_ENV
 from wheelbuild import (
     EXPECTED_SHOW,
     PRECEDENCE_LOADER_WITH_LDLP,
@@ -46,16 +47,6 @@ EXT = python_ext_suffix()
 MACHINE = platform.machine()
 PY_ABI = python_wheel_tag().rsplit("-", 1)[0]  # e.g. cp311-cp311
 OTHER_ARCH = "aarch64" if MACHINE != "aarch64" else "x86_64"
-
-#: Variables that change what wheelfix, auditwheel or the loader do; removed for every run.
-_SCRUBBED_ENV = (
-    "AUDITWHEEL_PLAT",
-    "AUDITWHEEL_ZIP_COMPRESSION_LEVEL",
-    "AUDITWHEEL_LD_LIBRARY_PATH",
-    "LD_LIBRARY_PATH",
-    "SOURCE_DATE_EPOCH",
-    "PYTHONPATH",
-)
 
 #: manylinux_2_x -> legacy alias written next to it.
 ALIASES = {
@@ -105,7 +96,7 @@ _GRAFTED_RE = re.compile(r"^wheelfix: grafted (\S+) \((.+)\) as (\S+)$")
 
 
 def _env(ld_library_path: Sequence[Path] | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     if ld_library_path:
         env["LD_LIBRARY_PATH"] = os.pathsep.join(str(p) for p in ld_library_path)

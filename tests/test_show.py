@@ -3,7 +3,7 @@ the real loader (importing the extension) and ``ldd``.
 
 Every call runs outside the pytest process, once, in a module fixture; the tests read the
 results. auditwheel, ``ldd`` and the real-loader imports each get their own process (run
-concurrently). wheelfix calls share one process (:func:`run_wheelfix_batch`): LIEF is imported
+concurrently). wheelfix calls share one process (:func:`runtools.run_wheelfix_batch`): LIEF is imported
 once and each call gets its own environment through click's runner, so a call costs
 milliseconds instead of ~0.5 s of start-up. :func:`test_batch_runner_matches_a_real_process`
 proves the batch output is byte for byte what a standalone ``python -m wheelfix`` prints.
@@ -27,8 +27,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from runtools import run_wheelfix_batch, wheelfix_env
 from wheelbuild import (
-    REPO_ROOT,
     SCENARIOS,
     Scenario,
     build_scenario,
@@ -40,12 +40,6 @@ from wheelfix.options import AuditOptions, RepairOptions
 from wheelfix.pipeline import repair
 
 EXT = python_ext_suffix()
-LOADER_ENV_VARS = (
-    "AUDITWHEEL_PLAT",
-    "AUDITWHEEL_ZIP_COMPRESSION_LEVEL",
-    "AUDITWHEEL_LD_LIBRARY_PATH",
-    "LD_LIBRARY_PATH",
-)
 #: Scenarios auditwheel refuses (no ELF of the wheel's architecture).
 REFUSED = {"pure", "foreign_arch"}
 PLATFORM_SCENARIOS = sorted(set(SCENARIOS) - REFUSED)
@@ -54,61 +48,8 @@ PICK_DIR = {1: "A", 2: "B", 3: "C"}
 
 
 def _env(ld_library_path: Sequence[Path] = ()) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in LOADER_ENV_VARS}
-    src = str(REPO_ROOT / "src")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    if ld_library_path:
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(str(p) for p in ld_library_path)
-    return env
-
-
-_BATCH_DRIVER = r"""
-import json, logging, sys, traceback
-from click.testing import CliRunner
-from wheelfix.cli import main
-results = []
-for args, env in json.load(sys.stdin):
-    logging.root.handlers.clear()  # cli.py's basicConfig binds the stream of the call
-    result = CliRunner().invoke(main, args, env=env, catch_exceptions=True)
-    error = None
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        error = "".join(traceback.format_exception(*result.exc_info))
-    results.append([result.exit_code, result.stdout, result.stderr, error])
-json.dump(results, sys.stdout)
-"""
-
-
-@dataclass(frozen=True)
-class CliResult:
-    """One wheelfix call of a batch (the fields of a CompletedProcess the tests use)."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-    exception: str | None
-    """The traceback of an exception that escaped the CLI (a bug), else None."""
-
-
-def run_wheelfix_batch(
-    calls: Sequence[tuple[Sequence[str], Mapping[str, str | None]]],
-) -> list[CliResult]:
-    """Run ``wheelfix <args>`` for every (args, env) in one fresh python process.
-
-    ``env`` overrides the cleaned environment for that call only (None removes a variable);
-    the loader variables are unset unless given.
-    """
-    payload = [[list(args), {**dict.fromkeys(LOADER_ENV_VARS), **env}] for args, env in calls]
-    proc = subprocess.run(
-        [sys.executable, "-c", _BATCH_DRIVER],
-        input=json.dumps(payload),
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return [CliResult(*row) for row in json.loads(proc.stdout)]
+    """A clean environment (``runtools.SCRUBBED_ENV`` removed) importing the in-tree wheelfix."""
+    return wheelfix_env(ld_library_path)
 
 
 @dataclass(frozen=True)
