@@ -396,7 +396,7 @@ class Shop:
         grafted: dict[str, str] = {}
         sources: dict[str, str] = {}
         for line in proc.stderr.splitlines():
-            if line.startswith("wheelfix: warning: "):
+            if line.startswith(("wheelfix: warning: ", "wheelfix: repaired ")):
                 continue
             match = _GRAFTED_RE.match(line)
             assert match is not None, f"unexpected stderr line: {line!r}"
@@ -1038,7 +1038,7 @@ def test_several_wheels_mixed_results(shop: Shop, tmp_path: Path) -> None:
     others = [
         ln
         for ln in proc.stderr.splitlines()
-        if not ln.startswith(("wheelfix: error: ", "wheelfix: warning: "))
+        if not ln.startswith(("wheelfix: error: ", "wheelfix: warning: ", "wheelfix: repaired "))
     ]
     assert len(errors) == 3, proc.stderr
     assert stale.wheel.name in errors[0]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -34,7 +33,6 @@ from wheelfix.exits import errors_reported
 from wheelfix.writer import ZipSettings
 
 if TYPE_CHECKING:
-    from wheelfix.options import AuditOptions, RepairOptions
     from wheelfix.results import CheckResult
 
 # The pipeline (and with it LIEF, ~0.4 s to import) is imported inside the commands, so
@@ -91,9 +89,7 @@ def show(
             click.echo(show_json(wheel.name, result.verdict))
         else:
             click.echo(show_text(wheel.name, result.verdict, verbose=verbose), nl=False)
-            drivers = {
-                str(n): f for tree in result.trees.values() for n, f in tree.drivers.items()
-            }
+            drivers = {str(n): f for tree in result.trees.values() for n, f in tree.drivers.items()}
             click.echo(drivers_text(drivers), nl=False)
 
 
@@ -263,6 +259,19 @@ def lddtree_command(
     " in-process, with no patchelf).",
 )
 @click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON report of the run on stdout (instead of the output paths).",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the JSON report of the run to this file.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option(
     "--no-licenses",
     is_flag=True,
     help="Do not copy the grafted libraries' license files (from their distro packages)"
@@ -281,6 +290,9 @@ def repair(
     strip: bool,
     no_licenses: bool,
     patcher: str | None,
+    as_json: bool,
+    report: Path | None,
+    quiet: bool,
     ldpaths: str | None,
     sysroot: Path | None,
     disable_isa_ext_check: bool,
@@ -288,6 +300,7 @@ def repair(
     verbose: int,
 ) -> None:
     """Copy external libraries into WHEELS, rewrite their ELF files and retag them."""
+    from wheelfix.cli_repair import run_repairs
     from wheelfix.options import RepairOptions
 
     verbose = setup_logging(verbose)
@@ -318,41 +331,15 @@ def repair(
         licenses=not no_licenses,
         zip=settings,
     )
-    failures: list[int] = []
-    written: list[Path] = []
-    for wheel in wheels:
-        try:
-            with errors_reported(verbose):
-                written.append(_repair_one(wheel, audit_opts, repair_opts, verbose, written))
-        except SystemExit as exit_:
-            code = int(exit_.code or 1)
-            if code > 128:  # a signal or a broken stdout: stop the whole run
-                raise
-            failures.append(code)
-    if failures:
-        sys.exit(failures[0])
-
-
-def _repair_one(
-    wheel: Path,
-    audit_opts: AuditOptions,
-    repair_opts: RepairOptions,
-    verbose: bool,
-    written: Sequence[Path],
-) -> Path:
-    from wheelfix.pipeline import repair as run_repair
-
-    def progress(message: str) -> None:
-        if verbose or message.startswith("warning:"):
-            click.echo(f"wheelfix: {message}", err=True)
-
-    result = run_repair(wheel, audit_opts, repair_opts, progress, written=written)
-    for library in result.plan.grafted if result.plan is not None else ():
-        click.echo(
-            f"wheelfix: grafted {library.original} ({library.source}) as {library.member}", err=True
-        )
-    click.echo(str(result.output))
-    return result.output
+    run_repairs(
+        wheels,
+        audit_opts,
+        repair_opts,
+        verbose=verbose,
+        quiet=quiet,
+        as_json=as_json,
+        report=report,
+    )
 
 
 @main.command(

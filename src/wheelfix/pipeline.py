@@ -6,9 +6,10 @@ pipeline reads no global state itself and never prints.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -37,7 +38,7 @@ from wheelfix.pkgdb import PackageIndex
 from wheelfix.policy import Policy, PolicySet, policy_set
 from wheelfix.policy.blockers import BlockerKind, blockers
 from wheelfix.policy.evaluate import evaluate
-from wheelfix.provenance import find_provenance, provenance_members
+from wheelfix.provenance import Provenance, find_provenance, provenance_members
 from wheelfix.resolve import ElfTree, HostDir, LibraryCache, Resolver
 from wheelfix.results import Audit, CheckResult
 from wheelfix.retag import platform_tags_after, retag_filename
@@ -254,6 +255,12 @@ class RepairResult:
     """The policy the wheel was repaired to (None: a pure wheel, copied unchanged)."""
     plan: GraftPlan | None
     """Every copy and edit that was made (None: a pure wheel)."""
+    audit: Audit | None = None
+    """What the input looked like (None: a pure wheel)."""
+    provenance: Provenance | None = None
+    """The grafted libraries' packages and license files."""
+    seconds: Mapping[str, float] = field(default_factory=dict)
+    """Wall-clock seconds per stage: ``audit``, ``graft``, ``write``, ``total``."""
 
 
 def repair(
@@ -290,11 +297,13 @@ def _repair(
     written: Collection[Path],
     open_sink: SinkFactory,
 ) -> RepairResult:
+    started = time.monotonic()
     requested = parse_plat(options.plat)
     if requested is not None and requested.libc is Libc.MUSL:
         audit_options = replace(audit_options, musl_policy=requested.base)
     with open_wheel(path, audit_options) as reader:
         result = audit_reader(reader, audit_options)
+        audited = time.monotonic()
         target = choose_target(result, requested)
         progress(f"{path.name}: target {target.name}")
         hashes = {p: sha256_file(p) for p in libraries_to_hash(result, target)}
@@ -325,6 +334,7 @@ def _repair(
         from wheelfix.elf.lief_io import apply_edit
         from wheelfix.elf.worker import ElfWorker
 
+        planned = time.monotonic()
         with ElfWorker() as worker, open_sink(output) as destination:
             rewrite = Rewriter(worker.apply_edit if options.isolate else apply_edit, progress)
             digests = GraftDigests()
@@ -342,7 +352,14 @@ def _repair(
     # Said once the wheel is written: on a failed repair the error line stays the only one.
     for warning in provenance.warnings:
         progress(f"warning: {warning}")
-    return RepairResult(output=output, target=target, plan=plan)
+    done = time.monotonic()
+    seconds = {
+        "audit": audited - started,
+        "graft": planned - audited,
+        "write": done - planned,
+        "total": done - started,
+    }
+    return RepairResult(output, target, plan, result, provenance, seconds)
 
 
 def _check_output_path(source: Path, output: Path, written: Collection[Path]) -> None:

@@ -170,9 +170,15 @@ class StatusRenderer:
         self._draw()
 
     def wheel_done(self, summary: WheelSummary) -> None:
-        """The summary line (not under ``quiet``)."""
+        """The summary line: on a terminal or under ``verbose``, never under ``quiet``.
+
+        On a pipe (CI logs, scripts parsing stderr) repair prints what auditwheel users
+        expect and nothing more.
+        """
         self._wheel = self._detail = ""
         self._wipe()
+        if not (self._tty or self._verbose):
+            return
         line = summary_line(summary)
         self._line(self._paint("repaired", _GREEN) + line[len("repaired") :])
 

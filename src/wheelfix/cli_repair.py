@@ -1,0 +1,120 @@
+"""Command line, ``repair``'s run: wheels one after another, progress, summaries, the report.
+
+Every wheel is repaired through :func:`wheelfix.pipeline.repair` with a
+:class:`~wheelfix.progress.StatusRenderer` as its progress callback (a status line on a
+terminal, nothing extra otherwise, silence with ``-q``). A wheel that fails is reported and
+the next one still runs; the exit code is the first failure's. ``--json`` prints the run's
+report on stdout instead of the output paths, ``--report FILE`` writes it to a file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+import click
+
+from wheelfix.errors import OutputError, WheelfixError
+from wheelfix.exits import errors_reported
+from wheelfix.options import AuditOptions, RepairOptions
+from wheelfix.progress import StatusRenderer, WheelSummary
+from wheelfix.repair_report import WheelReport, dump_report, report_document
+
+__all__ = ["run_repairs"]
+
+
+def _failed(
+    reports: list[WheelReport], wheel: Path, status: StatusRenderer, error: WheelfixError
+) -> None:
+    from wheelfix.outcome import failed_report
+
+    status.close()  # the error line must not land on the status line
+    reports.append(failed_report(wheel, error))
+
+
+def _write_report(path: Path, text: str) -> None:
+    """Write the report atomically (a temporary file renamed over ``path``)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:
+        raise OutputError(str(path), f"cannot write the report ({exc.strerror or exc})") from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _repair_one(
+    wheel: Path,
+    audit_opts: AuditOptions,
+    repair_opts: RepairOptions,
+    status: StatusRenderer,
+    written: Sequence[Path],
+    *,
+    as_json: bool,
+) -> WheelReport:
+    from wheelfix.outcome import wheel_report
+    from wheelfix.pipeline import repair
+
+    started = time.monotonic()
+    result = repair(wheel, audit_opts, repair_opts, status, written=written)
+    grafted = result.plan.grafted if result.plan is not None else ()
+    for library in grafted:
+        status.line(f"grafted {library.original} ({library.source}) as {library.member}")
+    if not as_json:
+        click.echo(str(result.output))
+    tag = result.target.name if result.target is not None else "pure"
+    status.wheel_done(
+        WheelSummary(
+            name=wheel.name,
+            tag=tag,
+            grafted=len({g.member for g in grafted}),
+            size=result.output.stat().st_size,
+            seconds=time.monotonic() - started,
+        )
+    )
+    return wheel_report(wheel, result)
+
+
+def run_repairs(
+    wheels: Sequence[Path],
+    audit_opts: AuditOptions,
+    repair_opts: RepairOptions,
+    *,
+    verbose: bool,
+    quiet: bool,
+    as_json: bool,
+    report: Path | None,
+) -> None:
+    """Repair every wheel; print, report and exit as the module docstring says."""
+    failures: list[int] = []
+    written: list[Path] = []
+    reports: list[WheelReport] = []
+    with StatusRenderer(quiet=quiet, verbose=verbose) as status:
+        for index, wheel in enumerate(wheels, 1):
+            status.wheel_started(wheel.name, index, len(wheels))
+            try:
+                with errors_reported(verbose, partial(_failed, reports, wheel, status)):
+                    done = _repair_one(
+                        wheel, audit_opts, repair_opts, status, written, as_json=as_json
+                    )
+                    written.append(Path(done.output or ""))
+                    reports.append(done)
+            except SystemExit as exit_:
+                code = int(exit_.code or 1)
+                if code > 128:  # a signal or a broken stdout: stop the whole run
+                    raise
+                failures.append(code)
+    if as_json or report is not None:
+        text = dump_report(report_document(reports))
+        if as_json:
+            click.echo(text, nl=False)
+        if report is not None:
+            with errors_reported(verbose):
+                _write_report(report, text)
+    if failures:
+        sys.exit(failures[0])
