@@ -8,9 +8,12 @@ Shared by the end-to-end test modules so that the environment scrub is written o
 from __future__ import annotations
 
 import json
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,12 @@ SCRUBBED_ENV = (
     "WHEELFIX_MAX_UNCOMPRESSED",
 )
 
+#: One graft cache per test session (never the developer's ~/.cache/wheelfix); in-process
+#: CLI runs read it from os.environ, subprocesses from :func:`clean_env`.
+SESSION_CACHE_DIR = tempfile.mkdtemp(prefix="wheelfix-test-cache-")
+atexit.register(shutil.rmtree, SESSION_CACHE_DIR, ignore_errors=True)
+os.environ["WHEELFIX_CACHE_DIR"] = SESSION_CACHE_DIR
+
 
 def clean_env(
     ld_library_path: Sequence[Path] | None = None, extra: Mapping[str, str] | None = None
@@ -38,6 +47,7 @@ def clean_env(
     """``os.environ`` without :data:`SCRUBBED_ENV`, plus ``LD_LIBRARY_PATH`` and ``extra``."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["WHEELFIX_CACHE_DIR"] = SESSION_CACHE_DIR
     if ld_library_path:
         env["LD_LIBRARY_PATH"] = os.pathsep.join(str(p) for p in ld_library_path)
     env.update(extra or {})

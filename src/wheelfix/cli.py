@@ -277,6 +277,20 @@ def lddtree_command(
     help="Do not copy the grafted libraries' license files (from their distro packages)"
     " into .dist-info/licenses/.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="LIEF worker processes (default: one per usable core); the output is the same.",
+)
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Do not use the cache of rewritten grafted libraries ($WHEELFIX_CACHE_DIR, else"
+    " $XDG_CACHE_HOME/wheelfix or ~/.cache/wheelfix; WHEELFIX_CACHE_MAX_BYTES bounds it,"
+    " default 2 GiB).",
+)
 @audit_options
 def repair(
     wheels: tuple[Path, ...],
@@ -289,6 +303,8 @@ def repair(
     zip_compression_level: int | None,
     strip: bool,
     no_licenses: bool,
+    jobs: int | None,
+    no_cache: bool,
     patcher: str | None,
     as_json: bool,
     report: Path | None,
@@ -300,6 +316,7 @@ def repair(
     verbose: int,
 ) -> None:
     """Copy external libraries into WHEELS, rewrite their ELF files and retag them."""
+    from wheelfix.cache import cache_max_bytes, default_cache_dir
     from wheelfix.cli_repair import run_repairs
     from wheelfix.options import RepairOptions
 
@@ -329,6 +346,9 @@ def repair(
         update_tags=not no_update_tags,
         strip=strip,
         licenses=not no_licenses,
+        jobs=jobs,
+        cache_dir=None if no_cache else default_cache_dir(environ),
+        cache_max_bytes=cache_max_bytes(environ),
         zip=settings,
     )
     run_repairs(

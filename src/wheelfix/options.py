@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from wheelfix.cache import DEFAULT_CACHE_MAX_BYTES
 from wheelfix.elf import ElfInfo
 from wheelfix.wheel import DEFAULT_MAX_UNCOMPRESSED
 from wheelfix.writer import ZipSettings
@@ -125,6 +126,13 @@ class RepairOptions:
     licenses: bool = True
     """Copy the grafted libraries' license files into ``.dist-info/licenses/`` (PEP 639);
     False with ``--no-licenses``."""
+    jobs: int | None = None
+    """``-j``: LIEF worker processes (None: one per usable core); never changes the bytes."""
+    cache_dir: Path | None = None
+    """Cache of rewritten, compressed grafted libraries (None: none; the CLI's default is
+    ``wheelfix.cache.default_cache_dir``)."""
+    cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
+    """The cache's size bound (least recently used entries go first)."""
 
     def __post_init__(self) -> None:
         problem = lib_sdir_problem(self.lib_sdir)

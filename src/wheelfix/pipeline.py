@@ -28,6 +28,7 @@ from wheelfix.graft import (
     libraries_to_hash,
     plan_graft,
 )
+from wheelfix.cache import GraftCache
 from wheelfix.hostfile import read_regular
 from wheelfix.ldpaths import load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc, split_platform
@@ -45,7 +46,7 @@ from wheelfix.retag import platform_tags_after, retag_filename
 from wheelfix.rewrite import (
     GraftDigests,
     MemberSink,
-    Rewriter,
+    RewriteQueue,
     output_members,
     sha256_file,
     write_members,
@@ -331,21 +332,30 @@ def _repair(
         _check_output_path(path, output, written)
         for stale in prepare_output_dir(options.wheel_dir):
             progress(f"removed {stale.name}, left by a killed wheelfix run")
-        from wheelfix.elf.lief_io import apply_edit
-        from wheelfix.elf.worker import ElfWorker
+        from wheelfix.elf.worker import ElfWorker, rewrite_in_process
 
         planned = time.monotonic()
-        with ElfWorker() as worker, open_sink(output) as destination:
-            rewrite = Rewriter(worker.apply_edit if options.isolate else apply_edit, progress)
+        # The workers fork before the writer starts its threads, only as many as there are files.
+        start = len(plan.edits) if options.isolate else 0
+        with ElfWorker(options.jobs, start=start) as worker, open_sink(output) as destination:
+            queue = RewriteQueue(
+                worker.submit if options.isolate else rewrite_in_process,
+                progress,
+                level=options.zip.compression_level,
+                cache=GraftCache(options.cache_dir, options.cache_max_bytes)
+                if options.cache_dir is not None
+                else None,
+            )
             digests = GraftDigests()
             members = output_members(
                 reader,
                 plan,
                 platforms,
-                rewrite,
+                queue,
                 max_file_size=audit_options.max_uncompressed,
                 license_paths=provenance.license_paths,
                 digests=digests,
+                source_digests=hashes,
             ) + provenance_members(provenance, plan, digests, output.name, sbom=options.sbom)
             # Stream: each member is read, rewritten and written in output order, one at a time.
             write_members(members, destination, reader.dist_info)

@@ -10,18 +10,20 @@ recompressing. :func:`write_members` streams them, in archive order, into any
 
 from __future__ import annotations
 
+import collections
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Callable, Protocol
 
+from wheelfix.cache import GraftCache, RewriteJob, Rewritten
 from wheelfix.elf import ElfEdit, page_size_for, read_header
 from wheelfix.elf.verify import describe, verify_elf
 from wheelfix.errors import InputFileError, VerificationError
-from wheelfix.graft import GraftedLibrary, GraftPlan
-from wheelfix.hostfile import open_regular, read_regular
+from wheelfix.graft import GraftPlan
+from wheelfix.hostfile import open_regular
 from wheelfix.licenses import add_license_files
 from wheelfix.options import Progress
 from wheelfix.retag import retag_wheel_metadata
@@ -32,6 +34,7 @@ __all__ = [
     "GraftDigests",
     "MemberSink",
     "OutputMember",
+    "RewriteQueue",
     "Rewriter",
     "output_members",
     "sha256_file",
@@ -40,6 +43,12 @@ __all__ = [
 
 EditBytes = Callable[[bytes, ElfEdit, str], bytes]
 """Applies one :class:`ElfEdit` to ELF bytes (in-process, or in the crash-isolating worker)."""
+
+SubmitRewrite = Callable[[RewriteJob], Callable[[], Rewritten]]
+"""Starts one rewrite (``ElfWorker.submit``); the function it returns waits for the result."""
+
+DEFAULT_AHEAD_BYTES = 384 << 20
+"""How many bytes of input :class:`RewriteQueue` has started ahead of the writer, at most."""
 
 
 class MemberSink(Protocol):
@@ -73,6 +82,91 @@ class Rewriter:
         return out
 
 
+class _Slot:
+    """One queued rewrite: not started, running, or done (its result kept until taken)."""
+
+    def __init__(self, make_job: Callable[[], RewriteJob], size: int) -> None:
+        self.make_job = make_job
+        self.size = size
+        self.wait: Callable[[], Rewritten] | None = None
+        self.result: Rewritten | None = None
+
+
+class RewriteQueue:
+    """Every rewrite of a repair, started ahead of the writer in archive order.
+
+    Rewrites are added in the order the writer will want them; :meth:`start` submits them
+    (to the worker processes, through ``submit``) while less than ``ahead_bytes`` of input
+    is started and not yet taken, so a slow one overlaps with writing the members before it.
+    A member's ``produce()`` waits only for its own rewrite. ``level`` is the zlib level of
+    the compressed members grafted libraries come back with; ``cache`` keeps those.
+    """
+
+    def __init__(
+        self,
+        submit: SubmitRewrite,
+        progress: Progress,
+        *,
+        level: int = 6,
+        cache: GraftCache | None = None,
+        ahead_bytes: int = DEFAULT_AHEAD_BYTES,
+    ) -> None:
+        self._submit = submit
+        self._progress = progress
+        self.level = level
+        self.cache = cache
+        self._ahead_bytes = ahead_bytes
+        self._waiting: collections.deque[_Slot] = collections.deque()
+        self._started_bytes = 0
+
+    def reorder(self, slots: Sequence[_Slot]) -> None:
+        """Queue the not yet started ``slots`` in this order (the writer's)."""
+        self._waiting = collections.deque(s for s in slots if s.wait is None)
+
+    def add(self, make_job: Callable[[], RewriteJob], size: int) -> _Slot:
+        """Queue a rewrite (``make_job`` is called when it starts)."""
+        slot = _Slot(make_job, size)
+        self._waiting.append(slot)
+        return slot
+
+    def start(self) -> None:
+        """Submit queued rewrites while the in-flight budget allows (at least one)."""
+        while self._waiting and (
+            self._started_bytes == 0
+            or self._started_bytes + self._waiting[0].size <= self._ahead_bytes
+        ):
+            self._begin(self._waiting.popleft())
+
+    def peek(self, slot: _Slot, label: str) -> Rewritten:
+        """Wait for ``slot``'s rewrite (starting it, and those queued before it, if need be)."""
+        if slot.result is None:
+            if slot.wait is None:
+                if slot in self._waiting:
+                    while slot.wait is None:
+                        self._begin(self._waiting.popleft())
+                else:  # taken already: run it again
+                    self._begin(slot)
+            self._progress(f"rewriting {label}")
+            wait, slot.wait = slot.wait, None
+            assert wait is not None
+            try:
+                slot.result = wait()
+            finally:
+                self._started_bytes -= slot.size
+            self.start()
+        return slot.result
+
+    def _begin(self, slot: _Slot) -> None:
+        slot.wait = self._submit(slot.make_job())
+        self._started_bytes += slot.size
+
+    def take(self, slot: _Slot, label: str) -> Rewritten:
+        """Wait for ``slot``'s rewrite and forget it (the writer holds it from now on)."""
+        result = self.peek(slot, label)
+        slot.result = None
+        return result
+
+
 @dataclass(frozen=True)
 class OutputMember:
     """One member of the repaired wheel, produced on demand (so only one is in memory)."""
@@ -103,9 +197,7 @@ def sha256_file(path: Path) -> str:
 def _wheel_member_bytes(
     reader: WheelReader,
     member: Member,
-    edit: ElfEdit | None,
     platforms: Sequence[str],
-    rewrite: Rewriter,
     license_paths: Sequence[str],
 ) -> bytes:
     data = reader.read(member.path)
@@ -114,63 +206,94 @@ def _wheel_member_bytes(
     if member.path == f"{reader.dist_info}/METADATA" and license_paths:
         text = data.decode("utf-8", "surrogateescape")
         data = add_license_files(text, license_paths).encode("utf-8", "surrogateescape")
-    if edit is not None:
-        data = rewrite(data, edit, f"{reader.path}!{member.path}")
     return data
+
+
+def _member_job(reader: WheelReader, member: Member, edit: ElfEdit) -> RewriteJob:
+    name = f"{reader.path}!{member.path}"
+    return RewriteJob(name=name, edit=edit, data=reader.read(member.path))
+
+
+def _rewritten_bytes(queue: RewriteQueue, slot: _Slot, label: str) -> bytes:
+    return queue.take(slot, label).data
 
 
 def _wheel_members(
     reader: WheelReader,
     plan: GraftPlan,
     platforms: Sequence[str],
-    rewrite: Rewriter,
+    queue: RewriteQueue,
     license_paths: Sequence[str],
-) -> list[OutputMember]:
+) -> list[tuple[OutputMember, _Slot | None]]:
     """The input's members as they go out: moved, rewritten, retagged; plus script launchers."""
-    out = []
+    out: list[tuple[OutputMember, _Slot | None]] = []
     changed_metadata = {f"{reader.dist_info}/WHEEL"}
     if license_paths:
         changed_metadata.add(f"{reader.dist_info}/METADATA")
     for member in reader.members:
         out_path = plan.moves.get(member.path, member.path)
         edit = plan.edits.get(out_path)
-        produce = partial(
-            _wheel_member_bytes, reader, member, edit, platforms, rewrite, license_paths
-        )
-        unchanged = edit is None and member.path not in changed_metadata
-        stored = partial(reader.read_compressed, member.path) if unchanged else None
-        out.append(OutputMember(out_path, member.mode, produce, stored))
+        if edit is not None:
+            slot = queue.add(partial(_member_job, reader, member, edit), member.size)
+            label = f"{reader.path}!{member.path}"
+            produce = partial(_rewritten_bytes, queue, slot, label)
+            out.append((OutputMember(out_path, member.mode, produce), slot))
+        else:
+            produce = partial(_wheel_member_bytes, reader, member, platforms, license_paths)
+            unchanged = member.path not in changed_metadata
+            stored = partial(reader.read_compressed, member.path) if unchanged else None
+            out.append((OutputMember(out_path, member.mode, produce, stored), None))
         if member.path in plan.shims:
             shim = plan.shims[member.path]
-            out.append(OutputMember(member.path, member.mode, partial(bytes, shim)))
+            out.append((OutputMember(member.path, member.mode, partial(bytes, shim)), None))
     return out
 
 
+def _graft_stored(queue: RewriteQueue, slot: _Slot, label: str) -> CompressedMember | None:
+    stored = queue.peek(slot, label).stored
+    if stored is None:
+        return None
+    return CompressedMember(stored.compress_type, stored.crc, stored.file_size, stored.data)
+
+
 def _graft_bytes(
-    library: GraftedLibrary,
-    edit: ElfEdit,
-    rewrite: Rewriter,
-    limit: int,
-    written: dict[str, str],
+    queue: RewriteQueue, slot: _Slot, label: str, member: str, written: dict[str, str]
 ) -> bytes:
-    data = rewrite(
-        read_regular(library.source, limit, "a shared library"), edit, str(library.source)
-    )
-    written[str(library.member)] = hashlib.sha256(data).hexdigest()
-    return data
+    result = queue.take(slot, label)
+    written[member] = result.sha256
+    return result.data
+
+
+def _same(job: RewriteJob) -> RewriteJob:
+    return job
 
 
 def _grafts(
-    plan: GraftPlan, rewrite: Rewriter, limit: int, written: dict[str, str]
-) -> list[OutputMember]:
+    plan: GraftPlan,
+    queue: RewriteQueue,
+    limit: int,
+    written: dict[str, str],
+    source_digests: Mapping[Path, str],
+) -> list[tuple[OutputMember, _Slot | None]]:
     """The grafted libraries, each once (files with equal bytes share one member)."""
     unique = {library.member: library for library in plan.grafted}
-    return [
-        OutputMember(
-            name, 0o755, partial(_graft_bytes, library, plan.edits[name], rewrite, limit, written)
+    out: list[tuple[OutputMember, _Slot | None]] = []
+    for name, library in unique.items():
+        job = RewriteJob(
+            name=str(library.source),
+            edit=plan.edits[name],
+            source=library.source,
+            limit=limit,
+            level=queue.level,
+            source_sha256=source_digests.get(library.source),
+            cache=queue.cache,
         )
-        for name, library in unique.items()
-    ]
+        slot = queue.add(partial(_same, job), job.size)
+        label = str(library.source)
+        produce = partial(_graft_bytes, queue, slot, label, str(name), written)
+        stored = partial(_graft_stored, queue, slot, label)
+        out.append((OutputMember(name, 0o755, produce, stored), slot))
+    return out
 
 
 @dataclass
@@ -185,18 +308,27 @@ def output_members(
     reader: WheelReader,
     plan: GraftPlan,
     platforms: Sequence[str],
-    rewrite: Rewriter,
+    queue: RewriteQueue,
     *,
     max_file_size: int,
     license_paths: Sequence[str] = (),
     digests: GraftDigests | None = None,
+    source_digests: Mapping[Path, str] | None = None,
 ) -> list[OutputMember]:
     """Every member of the repaired wheel from the input and the grafts (not RECORD, which
-    the sink writes). ``license_paths`` go into METADATA as ``License-File`` headers."""
+    the sink writes). ``license_paths`` go into METADATA as ``License-File`` headers;
+    ``source_digests`` are the grafted files' sha256 (the cache key). Every rewrite is
+    queued in archive order and the first ones are started before this returns."""
     written = digests.by_member if digests is not None else {}
-    return _wheel_members(reader, plan, platforms, rewrite, license_paths) + _grafts(
-        plan, rewrite, max_file_size, written
+    pairs = _wheel_members(reader, plan, platforms, queue, license_paths) + _grafts(
+        plan, queue, max_file_size, written, source_digests or {}
     )
+    pairs.sort(key=lambda pair: archive_key(pair[0].name))
+    # Queue again in archive order: the writer asks for them in that order.
+    ordered = [slot for _, slot in pairs if slot is not None]
+    queue.reorder(ordered)
+    queue.start()
+    return [member for member, _ in pairs]
 
 
 def write_members(members: Iterable[OutputMember], sink: MemberSink, dist_info: str) -> Path:

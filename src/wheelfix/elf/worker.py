@@ -26,19 +26,27 @@ Other LIEF failure modes on mutated-but-parseable input are contained too:
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from wheelfix.cache import RewriteJob, Rewritten, entry_key
+from wheelfix.deflate import CHUNK_SIZE, compress_member, usable_cores
 from wheelfix.elf.lief_io import apply_edit, parse_info
 from wheelfix.elf.model import ElfEdit, ElfInfo
-from wheelfix.errors import ElfWriteError, InvalidElfError, WheelfixError
+from wheelfix.elf.structs import page_size_for, read_header
+from wheelfix.elf.verify import describe, verify_elf
+from wheelfix.errors import ElfWriteError, InvalidElfError, VerificationError, WheelfixError
+from wheelfix.hostfile import read_regular
 
 try:
     import resource
@@ -79,8 +87,11 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _worker_setup(parent: int) -> None:
-    """Worker initializer: leave group signals to the parent and die with it."""
+def _worker_setup(parent: int | None) -> None:
+    """Worker initializer: leave group signals to the parent and die with it (``None``: the
+    process that started this worker, a forkserver that ends with the parent)."""
+    if parent is None:
+        parent = os.getppid()
     for name in _PARENT_SIGNALS:
         number = getattr(signal, name, None)
         if number is not None:
@@ -142,31 +153,116 @@ def _apply_edit_bounded(data: bytes, edit: ElfEdit, name: str) -> bytes:
     return out
 
 
+def _lief_version() -> str:
+    import lief  # already imported by lief_io
+
+    return str(getattr(lief, "__version__", "?"))
+
+
+def run_rewrite(job: RewriteJob) -> Rewritten:
+    """One whole rewrite (in the worker, or in-process): cached result, else read, edit,
+    verify against the loader's rules, hash, compress and store it in the cache."""
+    key = None
+    if job.cache is not None and job.source_sha256 is not None and job.level is not None:
+        key = entry_key(job.source_sha256, job.edit, job.level, _lief_version())
+        found = job.cache.load(key)
+        if found is not None:
+            return found
+    if job.data is not None:
+        data = job.data
+    else:
+        assert job.source is not None
+        data = read_regular(job.source, job.limit, "a shared library")
+    out = _apply_edit_bounded(data, job.edit, job.name)
+    del data
+    problems = verify_elf(out, page_size_for(read_header(out, job.name).machine))
+    if problems:
+        raise VerificationError(
+            job.name, f"rewritten file breaks a loader rule: {describe(problems)}"
+        )
+    digest = hashlib.sha256(out).hexdigest()
+    stored = None
+    if job.level is not None:
+        threads = min(usable_cores(), 1 + len(out) // CHUNK_SIZE)
+        if threads > 1:
+            with ThreadPoolExecutor(threads, thread_name_prefix="wheelfix-deflate") as pool:
+                stored = compress_member(out, job.level, pool)
+        else:
+            stored = compress_member(out, job.level)
+    result = Rewritten(out, digest, stored)
+    if key is not None and job.cache is not None:
+        job.cache.store(key, result)
+    return result
+
+
+def rewrite_in_process(job: RewriteJob) -> Callable[[], Rewritten]:
+    """No isolation: the rewrite runs when its result is asked for (``--no-isolate``)."""
+    return partial(run_rewrite, job)
+
+
 class ElfWorker:
-    """One child process that parses and rewrites ELF files; use as a context manager."""
+    """Worker processes that parse and rewrite ELF files; use as a context manager.
 
-    def __init__(self) -> None:
+    ``jobs`` processes at most (default: the usable cores). ``start`` of them (at most
+    ``jobs``) are forked in ``__enter__``, before the caller starts threads (forking a
+    threaded process is unsafe); with ``start=0`` one starts on first use. :meth:`submit`
+    queues a rewrite and returns a function that waits for its result. If a worker dies,
+    every rewrite still pending is run again alone, one at a time in a fresh process, so the
+    crash is reported for the file that caused it.
+    """
+
+    def __init__(self, jobs: int | None = None, *, start: int = 0) -> None:
+        self.jobs = max(1, jobs if jobs is not None else usable_cores())
+        self._start = max(0, min(start, self.jobs))
         self._pool: ProcessPoolExecutor | None = None
+        self._serial = False
+        """True after a crash: one rewrite at a time, so a crash names its file."""
 
-    def _executor(self) -> ProcessPoolExecutor:
+    def _executor(self, workers: int = 1) -> ProcessPoolExecutor:
         if self._pool is None:
-            context = multiprocessing.get_context("fork")
+            # Forking a process with threads can deadlock (3.12+ warns): a forkserver then
+            # (a fresh interpreter that imports LIEF again; only after a crash, or for a
+            # caller that made threads itself).
+            threaded = threading.active_count() > 1 and sys.version_info >= (3, 12)
+            context = multiprocessing.get_context("forkserver" if threaded else "fork")
+            parent = None if threaded else os.getpid()
             self._pool = ProcessPoolExecutor(
-                max_workers=1,
+                max_workers=1 if self._serial else max(1, workers),
                 mp_context=context,
                 initializer=_worker_setup,
-                initargs=(os.getpid(),),
+                initargs=(parent,),
             )
+            self._pool.submit(int)  # fork every worker now, before any other thread exists
         return self._pool
 
     def _call(
         self, error: type[WheelfixError], name: str, func: Callable[..., T], *args: object
     ) -> T:
         try:
-            return self._executor().submit(func, *args).result()
+            return self._executor(self.jobs).submit(func, *args).result()
         except BrokenProcessPool:
             self.close()
             raise error(name, "LIEF crashed on this file (the worker process died)") from None
+
+    def submit(self, job: RewriteJob) -> Callable[[], Rewritten]:
+        """Start ``job`` (memory-capped) in a worker; the returned function waits for it."""
+        args = (ElfWriteError, job.name, memory_budget(job.size), run_rewrite, job)
+        if self._serial:
+            return partial(self._call, ElfWriteError, job.name, _capped, *args)
+        capped: Callable[..., Rewritten] = _capped
+        future: Future[Rewritten] = self._executor(self.jobs).submit(capped, *args)
+        return partial(self._wait, future, job)
+
+    def _wait(self, future: Future[Rewritten], job: RewriteJob) -> Rewritten:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            # Some worker died; which file killed it is unknown: retry each alone.
+            self.close(kill=True)
+            self._serial = True
+            args = (ElfWriteError, job.name, memory_budget(job.size), run_rewrite, job)
+            result: Rewritten = self._call(ElfWriteError, job.name, _capped, *args)
+            return result
 
     def parse_info(self, data: bytes, name: str) -> ElfInfo:
         """``elf.parse_info`` in the worker (memory-capped)."""
@@ -194,7 +290,7 @@ class ElfWorker:
         return out
 
     def close(self, *, kill: bool = False) -> None:
-        """Stop the worker; ``kill`` ends a call in progress instead of waiting for it."""
+        """Stop the workers; ``kill`` ends calls in progress instead of waiting for them."""
         if self._pool is None:
             return
         if kill:
@@ -207,6 +303,8 @@ class ElfWorker:
         self._pool = None
 
     def __enter__(self) -> ElfWorker:
+        if self._start:
+            self._executor(self._start)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
