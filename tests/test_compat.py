@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -14,8 +13,6 @@ import pytest
 from runtools import clean_env, one_error_line, pip_install, run_python, run_wheelfix
 from wheelbuild import _Builder, make_wheel
 
-HAVE_AUDITWHEEL = importlib.util.find_spec("auditwheel") is not None
-needs_auditwheel = pytest.mark.skipif(not HAVE_AUDITWHEEL, reason="auditwheel not installable")
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
@@ -49,7 +46,7 @@ def _libpython_wheel(builder: _Builder) -> tuple[Path, Path]:
     return wheel, libs
 
 
-@needs_auditwheel
+@pytest.mark.oracle
 def test_libpython_is_external_as_in_auditwheel(builder: _Builder) -> None:
     wheel, libs = _libpython_wheel(builder)
     proc = run_wheelfix("show", "--json", wheel, ld_library_path=[libs])
@@ -117,7 +114,7 @@ def test_patcher_is_accepted_and_explained(builder: _Builder, tmp_path: Path) ->
     )
 
 
-@needs_auditwheel
+@pytest.mark.oracle
 def test_root_is_purelib_wheel_is_audited_repaired_and_installs(
     builder: _Builder, tmp_path: Path
 ) -> None:
