@@ -173,7 +173,7 @@ def test_riscv64_repair_verify_and_run(built: dict[str, Path], tmp_path: Path) -
         assert verify_elf(path.read_bytes()) == (), path
 
     shutil.rmtree(libs)
-    argv = [QEMU, "-L", SYSROOT, built["runner"]]
+    argv: list[str | os.PathLike[str]] = [QEMU, "-L", SYSROOT, built["runner"]]
     ran = run([*argv, ext])
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert ran.stdout.splitlines()[0] == "ext_value(20) = 322"

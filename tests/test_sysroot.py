@@ -247,7 +247,15 @@ def test_repair_with_sysroot_only_and_run_under_qemu(setup: Setup, tmp_path: Pat
     shutil.rmtree(setup.in_root(APP_DIR))
     try:
         loader = setup.in_root(f"{MULTIARCH}/ld-linux-aarch64.so.1")
-        argv = [QEMU, "-L", setup.root, loader, "--library-path", MULTIARCH, setup.runner]
+        argv: list[str | os.PathLike[str]] = [
+            QEMU,
+            "-L",
+            setup.root,
+            loader,
+            "--library-path",
+            MULTIARCH,
+            setup.runner,
+        ]
         ran = run([*argv, site / EXT_MEMBER])
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert ran.stdout.splitlines()[0] == EXPECTED
