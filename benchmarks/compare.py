@@ -34,7 +34,7 @@ from pathlib import Path
 from contents import compare_show_json, platform_tag, show_json
 from importcheck import import_check, kind_of, make_xz_xml
 from tables import MatrixReport, WheelReport, markdown
-from timing import TOOLS, ToolError, time_matrix, time_repair, time_show, time_startup
+from timing import CACHE, TOOLS, ToolError, time_matrix, time_repair, time_show, time_startup
 
 HERE = Path(__file__).resolve().parent
 WHEELS = HERE / ".cache" / "wheels"
@@ -133,7 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="keep outputs here instead of a temp dir")
     parser.add_argument("--matrix", help=f"glob of the matrix wheels (default {MATRIX_GLOB})")
     parser.add_argument("--no-matrix", action="store_true", help="skip the build matrix")
+    parser.add_argument(
+        "--cache",
+        choices=("cold", "warm", "off"),
+        default="cold",
+        help="wheelfix's graft cache: a fresh one per run (default), one for the whole"
+        " benchmark (filled by the warm-up), or none",
+    )
     args = parser.parse_args(argv)
+    CACHE["mode"] = args.cache
     wheels = [w.resolve() for w in args.wheels] or default_wheels()
     matrix = matrix_wheels(args)
     for tool in ("patchelf", "readelf"):

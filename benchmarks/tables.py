@@ -12,7 +12,7 @@ from pathlib import Path
 
 from contents import grafted_libs, libs_unpacked_size, platform_tag, record_problems
 from importcheck import ImportResult
-from timing import TOOLS, Timing, cpu_cell, ratio, rss_cell
+from timing import CACHE, TOOLS, Timing, cpu_cell, ratio, rss_cell
 
 
 @dataclass
@@ -74,6 +74,7 @@ def environment() -> list[str]:
         f"{len(os.sched_getaffinity(0))} usable cores ({os.cpu_count()} x {cpu}), zlib "
         f"{zlib.ZLIB_RUNTIME_VERSION}, load average at the end "
         + "/".join(f"{x:.2f}" for x in os.getloadavg()),
+        f"- wheelfix graft cache: {CACHE['mode']} (`compare.py --cache`)",
     ]
 
 

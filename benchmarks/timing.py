@@ -10,6 +10,7 @@ processes that ran at the same time).
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,10 +62,36 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[Sample,
     return sample, finished
 
 
+CACHE = {"mode": "cold", "dir": ""}
+"""wheelfix's graft cache in the timed runs (``compare.py --cache``): ``cold``, a new empty
+cache directory per run (what a first build pays, writing the cache included); ``warm``,
+one directory for the whole benchmark, filled by the warm-up run; ``off``, nothing stored."""
+
+
+def _tool_env(tool: str) -> dict[str, str] | None:
+    if tool != "wheelfix":
+        return None
+    env = dict(os.environ)
+    if CACHE["mode"] == "off":
+        env["WHEELFIX_CACHE_MAX_BYTES"] = "0"
+        env["WHEELFIX_CACHE_DIR"] = tempfile.mkdtemp(prefix="wf-cache-off-")
+    elif CACHE["mode"] == "warm":
+        CACHE["dir"] = CACHE["dir"] or tempfile.mkdtemp(prefix="wf-cache-warm-")
+        env["WHEELFIX_CACHE_DIR"] = CACHE["dir"]
+    else:
+        env["WHEELFIX_CACHE_DIR"] = tempfile.mkdtemp(prefix="wf-cache-cold-")
+    return env
+
+
 def run_tool(tool: str, args: list[str]) -> tuple[Sample, Finished]:
     """Run ``python -m TOOL ARGS`` in a fresh interpreter; raise ToolError if it fails."""
     argv = [sys.executable, "-m", tool, *args]
-    sample, proc = measure(argv)
+    env = _tool_env(tool)
+    try:
+        sample, proc = measure(argv, env)
+    finally:
+        if env is not None and CACHE["mode"] != "warm":
+            shutil.rmtree(env["WHEELFIX_CACHE_DIR"], ignore_errors=True)
     if proc.returncode != 0:
         raise ToolError(
             f"{' '.join(argv)} exited {proc.returncode}\n--- stdout\n{proc.stdout}"

@@ -7,8 +7,8 @@ Shared by the end-to-end test modules so that the environment scrub is written o
 
 from __future__ import annotations
 
-import json
 import atexit
+import json
 import os
 import shutil
 import subprocess

@@ -91,3 +91,42 @@ def test_a_crash_is_reported_for_its_own_file(scenario, monkeypatch: pytest.Monk
             waits[1]()
         assert caught.value.subject == "bad.so"
         assert waits[2]().data == waits[3]().data
+
+
+def test_one_session_for_many_wheels_writes_the_same_wheels(scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from wheelfix.rewrite import RepairSession
+
+    built = [scenario("two_ext_shared"), scenario("versioned_chain")]
+    alone = [_repair(b, tmp_path / f"alone{i}") for i, b in enumerate(built)]
+    dirs = os.pathsep.join(str(d) for b in built for d in b.lib_dirs)
+    audit = AuditOptions(environ={"LD_LIBRARY_PATH": dirs})
+    with RepairSession(2) as session:
+        shared = [
+            repair(b.wheel, audit, RepairOptions(wheel_dir=tmp_path / "shared"), session=session)
+            for b in built
+        ]
+        libraries = session.libraries(None, 1 << 30)
+        assert session.libraries(None, 1 << 30) is libraries
+        first = session.worker(1)
+        assert session.worker(1) is first  # one pool for the whole run
+    assert [r.output.read_bytes() for r in shared] == alone
+
+
+def test_cli_repairs_many_wheels_in_one_call(scenario, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    built = [scenario("two_ext_shared"), scenario("versioned_chain")]
+    lib_dirs = [d for b in built for d in b.lib_dirs]
+    proc = run_cli(
+        ["wheelfix", "repair", "-j", "2", "-w", tmp_path / "all", *(b.wheel for b in built)],
+        ld_library_path=lib_dirs,
+    )
+    assert proc.returncode == 0, proc.stderr
+    together = [Path(line).read_bytes() for line in proc.stdout.splitlines()]
+    apart = []
+    for i, b in enumerate(built):
+        one = run_cli(
+            ["wheelfix", "repair", "--no-cache", "-w", tmp_path / f"one{i}", b.wheel],
+            ld_library_path=lib_dirs,
+        )
+        assert one.returncode == 0, one.stderr
+        apart.append(Path(one.stdout.splitlines()[0]).read_bytes())
+    assert together == apart

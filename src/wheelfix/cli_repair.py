@@ -23,6 +23,7 @@ from wheelfix.exits import errors_reported
 from wheelfix.options import AuditOptions, RepairOptions
 from wheelfix.progress import StatusRenderer, WheelSummary
 from wheelfix.repair_report import WheelReport, dump_report, report_document
+from wheelfix.rewrite import RepairSession
 
 __all__ = ["run_repairs"]
 
@@ -56,12 +57,13 @@ def _repair_one(
     written: Sequence[Path],
     *,
     as_json: bool,
+    session: RepairSession,
 ) -> WheelReport:
     from wheelfix.outcome import wheel_report
     from wheelfix.pipeline import repair
 
     started = time.monotonic()
-    result = repair(wheel, audit_opts, repair_opts, status, written=written)
+    result = repair(wheel, audit_opts, repair_opts, status, written=written, session=session)
     grafted = result.plan.grafted if result.plan is not None else ()
     for library in grafted:
         status.line(f"grafted {library.original} ({library.source}) as {library.member}")
@@ -94,13 +96,21 @@ def run_repairs(
     failures: list[int] = []
     written: list[Path] = []
     reports: list[WheelReport] = []
-    with StatusRenderer(quiet=quiet, verbose=verbose) as status:
+    # One session: the wheels share parsed host libraries, hashes and the LIEF workers.
+    session = RepairSession(repair_opts.jobs)
+    with session, StatusRenderer(quiet=quiet, verbose=verbose) as status:
         for index, wheel in enumerate(wheels, 1):
             status.wheel_started(wheel.name, index, len(wheels))
             try:
                 with errors_reported(verbose, partial(_failed, reports, wheel, status)):
                     done = _repair_one(
-                        wheel, audit_opts, repair_opts, status, written, as_json=as_json
+                        wheel,
+                        audit_opts,
+                        repair_opts,
+                        status,
+                        written,
+                        as_json=as_json,
+                        session=session,
                     )
                     written.append(Path(done.output or ""))
                     reports.append(done)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from wheelfix.cache import GraftCache
 from wheelfix.errors import (
     CheckFailedError,
     InvalidElfError,
@@ -28,11 +29,9 @@ from wheelfix.graft import (
     libraries_to_hash,
     plan_graft,
 )
-from wheelfix.cache import GraftCache
 from wheelfix.hostfile import read_regular
 from wheelfix.ldpaths import load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc, split_platform
-from wheelfix.nevergraft import NeverGraft
 from wheelfix.options import QUIET, AuditOptions, ElfParser, Progress, RepairOptions
 from wheelfix.outdir import copy_unchanged, prepare_output_dir
 from wheelfix.pkgdb import PackageIndex
@@ -46,14 +45,15 @@ from wheelfix.retag import platform_tags_after, retag_filename
 from wheelfix.rewrite import (
     GraftDigests,
     MemberSink,
+    RepairSession,
     RewriteQueue,
     output_members,
-    sha256_file,
     write_members,
 )
-from wheelfix.scan import ScannedElf, ScanResult, scan_wheel
+from wheelfix.scan import ScannedElf, scan_wheel
 from wheelfix.target import choose_target, parse_plat, tags_to_write
 from wheelfix.wheel import Member, MemberPath, WheelReader, is_pure_wheel_name
+from wheelfix.wheeltrees import resolve_wheel, settle_libc
 from wheelfix.writer import WheelWriter
 
 
@@ -63,14 +63,6 @@ def _parser(options: AuditOptions) -> ElfParser:
     from wheelfix.elf.lief_io import parse_info  # LIEF is imported once ELF bytes are read
 
     return parse_info
-
-
-def _driver_family(never: NeverGraft) -> Callable[[str], str | None]:
-    def family(soname: str) -> str | None:
-        found = never.match(soname)
-        return found.name if found is not None else None
-
-    return family
 
 
 def open_wheel(path: Path, options: AuditOptions) -> WheelReader:
@@ -83,58 +75,18 @@ def audit_reader(
 ) -> Audit:
     """Scan, resolve and evaluate an opened wheel."""
     scan = scan_wheel(reader, _parser(options))
-    elf_class = scan.elves[0].info.header.elf_class
-    paths = load_search_paths(
-        scan.libc,
-        scan.arch,
-        elf_class,
-        ldpaths=options.ldpaths,
-        environ=options.environ,
-        sysroot=options.sysroot,
-    )
-    resolver = Resolver.for_scan(
-        scan,
-        paths,
-        exclude=options.exclude,
-        cache=cache or LibraryCache(_parser(options), options.max_uncompressed),
-        never_graft=_driver_family(NeverGraft.load(options.graft_anyway)),
-    )
-    trees = {elf.path: resolver.tree(elf) for elf in scan.elves}
-    trees = borrow_loader_resolution(scan, trees)
+    cache = cache or LibraryCache(_parser(options), options.max_uncompressed)
+    paths, trees = resolve_wheel(scan, options, cache)
+    if scan.libc_guessed:
+        # Neither the tag nor the wheel's own ELF files named a libc: their dependencies may
+        # (an extension that calls no libc function links only its libraries).
+        libc = settle_libc(scan, trees)
+        scan = replace(scan, libc=libc, libc_guessed=False)
+        if libc is not Libc.GLIBC:
+            paths, trees = resolve_wheel(scan, options, cache)
     policies: PolicySet = policy_set(scan.libc, scan.arch, options.musl_policy)
     verdict = evaluate(scan, trees, policies, disable_isa_ext_check=options.disable_isa_ext_check)
     return Audit(scan=scan, paths=paths, trees=trees, verdict=verdict)
-
-
-def borrow_loader_resolution(
-    scan: ScanResult, trees: Mapping[MemberPath, ElfTree]
-) -> dict[MemberPath, ElfTree]:
-    """Let an in-wheel library use how its loader's tree resolved its needs.
-
-    A library shipped in the wheel may rely on the RPATH of the extension that loads it. Seen
-    on its own, its needs look unresolved; inside the loader's tree they are found. For each
-    such library, take the resolution from a tree that contains it.
-    """
-    result = dict(trees)
-    for path, tree in trees.items():
-        if all(lib.found for lib in tree.libraries.values()):
-            continue
-        for other in trees.values():
-            containing = [lib for lib in other.libraries.values() if lib.member == path]
-            if not containing:
-                continue
-            merged = dict(tree.libraries)
-            todo = [n for n, lib in tree.libraries.items() if not lib.found]
-            while todo:
-                name = todo.pop()
-                borrowed = other.libraries.get(name)
-                if borrowed is None or (name in merged and merged[name].found):
-                    continue
-                merged[name] = borrowed
-                todo.extend(borrowed.needed)
-            result[path] = replace(tree, libraries=merged)
-            break
-    return result
 
 
 def audit(path: Path, options: AuditOptions, *, verify_record: bool = False) -> Audit:
@@ -272,17 +224,27 @@ def repair(
     *,
     written: Collection[Path] = (),
     sink: SinkFactory | None = None,
+    session: RepairSession | None = None,
 ) -> RepairResult:
     """Repair one wheel: audit, choose the target, graft, rewrite, retag, write atomically.
 
     ``written`` holds the outputs earlier wheels of the same run produced: a wheel that would
     replace one of them (two inputs of the same name from different directories) is refused.
     ``sink`` opens where the members go for an output path (default: the atomic
-    :class:`~wheelfix.writer.WheelWriter`; tests pass a fake).
+    :class:`~wheelfix.writer.WheelWriter`; tests pass a fake). ``session`` is what the
+    repairs of one run share (parsed host libraries, hashes, the LIEF worker processes).
     """
     open_sink = sink or partial(_open_writer, options)
     try:
-        return _repair(path, audit_options, options, progress, written, open_sink)
+        return _repair(
+            path,
+            audit_options,
+            options,
+            progress,
+            written,
+            open_sink,
+            session or RepairSession(options.jobs, owned=True),
+        )
     except NonPlatformWheelError:
         if audit_options.allow_pure and is_pure_wheel_name(path):
             copied = copy_unchanged(path, options.wheel_dir, audit_options.max_uncompressed)
@@ -297,17 +259,19 @@ def _repair(
     progress: Progress,
     written: Collection[Path],
     open_sink: SinkFactory,
+    session: RepairSession,
 ) -> RepairResult:
     started = time.monotonic()
     requested = parse_plat(options.plat)
     if requested is not None and requested.libc is Libc.MUSL:
         audit_options = replace(audit_options, musl_policy=requested.base)
     with open_wheel(path, audit_options) as reader:
-        result = audit_reader(reader, audit_options)
+        libraries = session.libraries(_parser(audit_options), audit_options.max_uncompressed)
+        result = audit_reader(reader, audit_options, libraries)
         audited = time.monotonic()
         target = choose_target(result, requested)
         progress(f"{path.name}: target {target.name}")
-        hashes = {p: sha256_file(p) for p in libraries_to_hash(result, target)}
+        hashes = {p: session.sha256(p) for p in libraries_to_hash(result, target)}
         plan = plan_graft(result, target, hashes, GraftOptions(options.lib_sdir, options.strip))
         provenance = find_provenance(
             plan,
@@ -332,14 +296,14 @@ def _repair(
         _check_output_path(path, output, written)
         for stale in prepare_output_dir(options.wheel_dir):
             progress(f"removed {stale.name}, left by a killed wheelfix run")
-        from wheelfix.elf.worker import ElfWorker, rewrite_in_process
+        from wheelfix.elf.worker import rewrite_in_process
 
         planned = time.monotonic()
-        # The workers fork before the writer starts its threads, only as many as there are files.
-        start = len(plan.edits) if options.isolate else 0
-        with ElfWorker(options.jobs, start=start) as worker, open_sink(output) as destination:
+        # The workers fork before the writer starts its threads (once per session).
+        submit = session.worker(len(plan.edits)).submit if options.isolate and plan.edits else None
+        with session if session.owned else nullcontext(), open_sink(output) as destination:
             queue = RewriteQueue(
-                worker.submit if options.isolate else rewrite_in_process,
+                submit or rewrite_in_process,
                 progress,
                 level=options.zip.compression_level,
                 cache=GraftCache(options.cache_dir, options.cache_max_bytes)

@@ -13,27 +13,33 @@ from __future__ import annotations
 import collections
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from wheelfix.cache import GraftCache, RewriteJob, Rewritten
+from wheelfix.deflate import usable_cores
 from wheelfix.elf import ElfEdit, page_size_for, read_header
 from wheelfix.elf.verify import describe, verify_elf
 from wheelfix.errors import InputFileError, VerificationError
 from wheelfix.graft import GraftPlan
 from wheelfix.hostfile import open_regular
 from wheelfix.licenses import add_license_files
-from wheelfix.options import Progress
+from wheelfix.options import ElfParser, Progress
+from wheelfix.resolve import LibraryCache
 from wheelfix.retag import retag_wheel_metadata
 from wheelfix.wheel import CompressedMember, Member, WheelReader
 from wheelfix.writer import archive_key
+
+if TYPE_CHECKING:
+    from wheelfix.elf.worker import ElfWorker
 
 __all__ = [
     "GraftDigests",
     "MemberSink",
     "OutputMember",
+    "RepairSession",
     "RewriteQueue",
     "Rewriter",
     "output_members",
@@ -264,10 +270,6 @@ def _graft_bytes(
     return result.data
 
 
-def _same(job: RewriteJob) -> RewriteJob:
-    return job
-
-
 def _grafts(
     plan: GraftPlan,
     queue: RewriteQueue,
@@ -288,7 +290,7 @@ def _grafts(
             source_sha256=source_digests.get(library.source),
             cache=queue.cache,
         )
-        slot = queue.add(partial(_same, job), job.size)
+        slot = queue.add(partial(replace, job), job.size)
         label = str(library.source)
         produce = partial(_graft_bytes, queue, slot, label, str(name), written)
         stored = partial(_graft_stored, queue, slot, label)
@@ -340,3 +342,58 @@ def write_members(members: Iterable[OutputMember], sink: MemberSink, dist_info: 
         else:
             sink.add(member.name, member.produce(), member.mode)
     return sink.finish(dist_info)
+
+
+class RepairSession:
+    """What the repairs of one run share (``wheelfix repair a.whl b.whl ...``).
+
+    The parsed host libraries (a :class:`LibraryCache` per parser and size limit), the
+    grafted files' sha256 (by device, inode, size and mtime) and the LIEF worker processes,
+    ``jobs`` of them, forked once, when the first wheel has something to rewrite. Use as a
+    context manager and pass it to every :func:`wheelfix.pipeline.repair` of the run.
+    """
+
+    def __init__(self, jobs: int | None = None, *, owned: bool = False) -> None:
+        self.jobs = jobs
+        self.owned = owned
+        """True: made by ``repair()`` for one wheel, which closes it."""
+        self._libraries: dict[tuple[ElfParser | None, int], LibraryCache] = {}
+        self._hashes: dict[tuple[int, int, int, int], str] = {}
+        self._worker: ElfWorker | None = None
+
+    def libraries(self, parse: ElfParser | None, max_size: int) -> LibraryCache:
+        """The run's cache of host libraries read with ``parse``."""
+        key = (parse, max_size)
+        if key not in self._libraries:
+            self._libraries[key] = LibraryCache(parse, max_size)
+        return self._libraries[key]
+
+    def sha256(self, path: Path) -> str:
+        """:func:`sha256_file`, once per file and run (unless the file changes)."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return sha256_file(path)  # raises the error the caller reports
+        key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if key not in self._hashes:
+            self._hashes[key] = sha256_file(path)
+        return self._hashes[key]
+
+    def worker(self, files: int) -> ElfWorker:
+        """The run's worker processes, forked on first call (before any writer thread): all
+        ``jobs``, or for a one-wheel session no more than its ``files`` to rewrite."""
+        if self._worker is None:
+            from wheelfix.elf.worker import ElfWorker
+
+            start = self.jobs if self.jobs is not None else usable_cores()
+            start = min(start, files) if self.owned else start
+            self._worker = ElfWorker(self.jobs, start=start).__enter__()
+        return self._worker
+
+    def __enter__(self) -> RepairSession:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if self._worker is not None:
+            self._worker.__exit__(exc_type, *exc)
+            self._worker = None
