@@ -88,7 +88,7 @@ def test_extension_with_no_libc_and_no_libc_in_the_tag(
     assert proc.returncode == 16, proc.stderr
     assert one_error_line(proc.stderr) == (
         f"wheelfix: error: {wheel}!pkg/{ext.name}: couldn't detect libc for python extension:"
-        " it links no C library and the wheel's platform tag names none"
+        " neither it nor its libraries link a C library, and the wheel's platform tag names none"
     )
     assert not (tmp_path / "out").exists()
 

@@ -15,7 +15,6 @@ from wheelfix.errors import (
     InvalidElfError,
     InvalidWheelError,
     NonPlatformWheelError,
-    UndetectableLibcError,
 )
 from wheelfix.libc import Libc, detect_elf_libc, wheel_arch, wheel_libc
 from wheelfix.options import ElfParser
@@ -149,12 +148,4 @@ def _settle_libc(
         return from_name, False
     if from_elves is not None:
         return from_elves, False
-    extensions = sorted(e.path for e in scanned if e.python_version is not None)
-    if extensions:
-        # auditwheel stops here too (with a traceback): nothing says which libc to check.
-        raise UndetectableLibcError(
-            f"{wheel}!{extensions[0]}",
-            "couldn't detect libc for python extension: it links no C library and the"
-            " wheel's platform tag names none",
-        )
     return Libc.GLIBC, True
