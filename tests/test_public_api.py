@@ -12,6 +12,7 @@ import pytest
 import wheelfix
 from runtools import pip_install, run_python
 from wheelbuild import REPO_ROOT, Scenario, ScenarioFactory
+from wheelfix.resolve import FileRoot
 
 TYPING_FILE = REPO_ROOT / "tests" / "typing" / "use_public_api.py"
 
@@ -79,3 +80,13 @@ def test_errors_carry_their_exit_codes(tmp_path: Path) -> None:
     with pytest.raises(wheelfix.InputFileError) as raised:
         wheelfix.audit(tmp_path / "missing-1.0-py3-none-any.whl", wheelfix.AuditOptions())
     assert raised.value.exit_code == 3
+
+
+def test_lddtree_roots_a_file_not_a_fake_wheel_member(scenario: ScenarioFactory) -> None:
+    example = scenario("example")
+    library = example.lib_dirs[0] / "libdemo.so.1"
+    options = wheelfix.AuditOptions(environ={"LD_LIBRARY_PATH": str(example.lib_dirs[0])})
+    tree = wheelfix.lddtree(library, options)
+    assert isinstance(tree.root, FileRoot)
+    assert tree.root.path == str(library)
+    assert tree.libraries["libdemodep.so.1"].found_via == "env"

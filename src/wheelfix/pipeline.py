@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Callable
 
 from wheelfix.cache import GraftCache
@@ -39,7 +39,7 @@ from wheelfix.policy import Policy, PolicySet, policy_set
 from wheelfix.policy.blockers import BlockerKind, blockers
 from wheelfix.policy.evaluate import evaluate
 from wheelfix.provenance import Provenance, find_provenance, provenance_members
-from wheelfix.resolve import ElfTree, HostDir, LibraryCache, Resolver
+from wheelfix.resolve import ElfTree, FileRoot, HostDir, LibraryCache, Resolver
 from wheelfix.results import Audit, CheckResult
 from wheelfix.retag import platform_tags_after, retag_filename
 from wheelfix.rewrite import (
@@ -50,9 +50,9 @@ from wheelfix.rewrite import (
     output_members,
     write_members,
 )
-from wheelfix.scan import ScannedElf, scan_wheel
+from wheelfix.scan import scan_wheel
 from wheelfix.target import choose_target, parse_plat, tags_to_write
-from wheelfix.wheel import Member, MemberPath, WheelReader, is_pure_wheel_name
+from wheelfix.wheel import WheelReader, is_pure_wheel_name
 from wheelfix.wheeltrees import resolve_wheel, settle_libc
 from wheelfix.writer import WheelWriter
 
@@ -177,17 +177,9 @@ def lddtree(path: Path, options: AuditOptions) -> ElfTree:
         environ=options.environ,
         sysroot=options.sysroot,
     )
-    member = Member(
-        path=MemberPath(str(path)),
-        size=len(data),
-        mode=0o755,
-        install_path=PurePosixPath(path.name),
-        scheme="platlib",
-    )
-    root = ScannedElf(member=member, info=info, python_version=None)
     cache = LibraryCache(_parser(options), options.max_uncompressed)
     resolver = Resolver((), arch, paths, exclude=options.exclude, cache=cache)
-    return resolver.tree(root, HostDir(str(path.resolve().parent)))
+    return resolver.tree(FileRoot(str(path), info), HostDir(str(path.resolve().parent)))
 
 
 SinkFactory = Callable[[Path], AbstractContextManager[MemberSink]]

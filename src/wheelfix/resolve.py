@@ -82,10 +82,20 @@ class ResolvedLibrary:
 
 
 @dataclass(frozen=True)
+class FileRoot:
+    """An ELF file on disk at the top of a tree (``lddtree``), not a wheel member."""
+
+    path: str
+    """The file as given (absolute, for ``$ORIGIN``)."""
+    info: ElfInfo
+    """Its dynamic information."""
+
+
+@dataclass(frozen=True)
 class ElfTree:
     """The resolved dependency closure of one wheel ELF."""
 
-    root: ScannedElf
+    root: ScannedElf | FileRoot
     """The wheel ELF at the top."""
     libraries: Mapping[Soname, ResolvedLibrary]
     """Every library in the closure, by the name it was asked for, in load order."""
@@ -185,13 +195,19 @@ class Resolver:
         """A resolver over the ELF members of a scanned wheel."""
         return cls(scan.elves, scan.arch, paths, **kwargs)
 
-    def tree(self, root: ScannedElf, origin: SearchDir | None = None) -> ElfTree:
+    def tree(self, root: ScannedElf | FileRoot, origin: SearchDir | None = None) -> ElfTree:
         """Resolve the whole closure of ``root``, breadth first.
 
-        ``origin`` is the directory ``$ORIGIN`` stands for; by default the root's directory
-        inside the wheel. ``lddtree`` passes a :class:`HostDir` for a file on disk.
+        ``origin`` is the directory ``$ORIGIN`` stands for: by default a wheel member's
+        directory inside the wheel, a :class:`FileRoot`'s directory on the host.
         """
-        start = _Node(root.info, origin or WheelDir(root.install_path.parent))
+        if origin is None:
+            origin = (
+                WheelDir(root.install_path.parent)
+                if isinstance(root, ScannedElf)
+                else HostDir(posixpath.dirname(root.path))
+            )
+        start = _Node(root.info, origin)
         queue: list[tuple[_Node, tuple[_Node, ...]]] = [(start, ())]
         libraries: dict[Soname, ResolvedLibrary] = {}
         excluded: set[Soname] = set()

@@ -6,6 +6,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from packaging.tags import parse_tag
+
 from wheelfix.errors import InvalidWheelError
 from wheelfix.wheel import WheelName
 
@@ -97,12 +99,15 @@ def _py_abi_pairs(tags: Sequence[str]) -> list[str]:
         parts = tag.split("-")
         if len(parts) != 3 or not all(parts):
             raise InvalidWheelError(_SUBJECT, f"Tag {tag!r} is not '<python>-<abi>-<platform>'")
-        pythons, abis, _platform = parts
-        for python in pythons.split("."):
-            for abi in abis.split("."):
-                if not python or not abi:
-                    raise InvalidWheelError(_SUBJECT, f"Tag {tag!r} has an empty tag component")
-                pairs[f"{python}-{abi}"] = None
+        try:  # packaging expands "py2.py3-none-any" and refuses empty components
+            expanded = sorted(parse_tag(tag), key=str)
+        except ValueError:
+            expanded = []
+        if not expanded or any(not t.interpreter or not t.abi for t in expanded):
+            # (packaging before 24 returns empty components instead of raising)
+            raise InvalidWheelError(_SUBJECT, f"Tag {tag!r} has an empty tag component")
+        for parsed in expanded:
+            pairs[f"{parsed.interpreter}-{parsed.abi}"] = None
     return list(pairs)
 
 
