@@ -2,9 +2,11 @@
 
 LIEF is C++; on some corrupt inputs its writer segfaults or aborts (found by fuzzing, see
 ``tests/test_fuzz.py``), which would kill wheelfix with no message. :class:`ElfWorker` runs
-``elf.parse_info`` and ``elf.apply_edit`` in one long-lived child process (``multiprocessing``,
-not an external program). If the child dies, the call raises :class:`ElfWriteError` or
-:class:`InvalidElfError` naming the file, and the next call starts a fresh child.
+``elf.parse_info``, ``elf.apply_edit`` and whole rewrites (:func:`run_rewrite`: read a grafted
+library by path, edit, verify, hash, compress, cache) in long-lived child processes, one per
+core (``multiprocessing``, not an external program). If a child dies, the call raises
+:class:`ElfWriteError` or :class:`InvalidElfError` naming the file (after a crash, rewrites
+run one at a time so the culprit is known), and the next call starts fresh children.
 
 Other LIEF failure modes on mutated-but-parseable input are contained too:
 
