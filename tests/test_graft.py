@@ -209,12 +209,11 @@ def test_same_name_and_hash_prefix_for_two_files_is_refused() -> None:
 @pytest.mark.parametrize(
     ("needed", "libraries", "expected"),
     [
-        # libpython only: removed; it counts as an external library (with no path), so the
-        # file also gets the RPATH to the (empty) libs directory
+        # libpython only: removed, and nothing else changes (no RPATH to an empty libs dir)
         (
             ("libpython3.11.so.1.0", "libc.so.6"),
             (LIBPYTHON, LIBC),
-            ElfEdit(remove_needed=("libpython3.11.so.1.0",), rpath="$ORIGIN/../demo.libs"),
+            ElfEdit(remove_needed=("libpython3.11.so.1.0",)),
         ),
         # with grafts: removed as well
         (

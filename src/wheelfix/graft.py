@@ -122,8 +122,9 @@ def plan_graft(
                 f"needs {', '.join(missing)}, which cannot be found"
                 " (set LD_LIBRARY_PATH or AUDITWHEEL_LD_LIBRARY_PATH, or use --exclude)",
             )
-        if refs.libs:
-            needs[elf.path] = {n: p for n, p in refs.libs.items() if p is not None}
+        found = {n: p for n, p in refs.libs.items() if p is not None}
+        if found:  # (libpython alone has no path: it is removed, nothing is grafted)
+            needs[elf.path] = found
 
     grafted = _grafted_libraries(needs, digests, libs_dir)
     by_source = {g.source: g for g in grafted}
