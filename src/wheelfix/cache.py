@@ -33,8 +33,8 @@ __all__ = [
     "DEFAULT_CACHE_MAX_BYTES",
     "GraftCache",
     "RewriteJob",
-    "cache_max_bytes",
     "Rewritten",
+    "cache_max_bytes",
     "default_cache_dir",
     "entry_key",
 ]
