@@ -58,7 +58,11 @@ DRIVER = textwrap.dedent(
 )
 
 
-_PASSED = {name: os.environ[name] for name in ("PATH", "PYTHONPATH") if name in os.environ}
+_PASSED = {
+    name: os.environ[name]
+    for name in ("PATH", "PYTHONPATH", "WHEELFIX_CACHE_DIR")
+    if name in os.environ
+}
 """The driver's environment: nothing of the caller's but where to find Python and wheelfix."""
 
 
