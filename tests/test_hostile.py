@@ -160,15 +160,21 @@ def _parts(directory: Path) -> list[Path]:
     return sorted(directory.glob(".*.part")) if directory.exists() else []
 
 
+def _wait_until_rewriting(proc: subprocess.Popen[str], out: Path) -> list[int]:
+    """Wait until the repair writes (its .part file exists: the audit is done) and its LIEF
+    workers run; return their pids."""
+    assert _wait_for(lambda: bool(_parts(out)), 120), "repair never started writing"
+    assert _wait_for(lambda: bool(_children(proc.pid)), 30), "no LIEF worker started"
+    return _children(proc.pid)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_signal_mid_repair_leaves_nothing(builder: _Builder, tmp_path: Path, signum: int) -> None:
     wheel, libs = _big_wheel(builder)
     out = tmp_path / "out"
     proc = _start_repair(wheel, out, libs)
     try:
-        # The .part file appears once the audit is done: the rewrite is then under way.
-        assert _wait_for(lambda: bool(_parts(out)), 120), "repair never started writing"
-        assert _wait_for(lambda: bool(_children(proc.pid)), 30), "no LIEF worker started"
+        _wait_until_rewriting(proc, out)
         os.kill(proc.pid, signum)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
@@ -189,9 +195,7 @@ def test_sigkill_orphans_no_worker_and_a_later_run_tidies(
     out = tmp_path / "out"
     proc = _start_repair(wheel, out, libs)
     try:
-        assert _wait_for(lambda: bool(_parts(out)), 120), "repair never started writing"
-        assert _wait_for(lambda: bool(_children(proc.pid)), 30), "no LIEF worker started"
-        workers = _children(proc.pid)
+        workers = _wait_until_rewriting(proc, out)
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)  # returns only once every holder of the pipes is gone
         assert _wait_for(lambda: not _session_processes(proc.pid), 30), "worker orphaned"
