@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
+from wheelfix.libc import android_api_level
 from wheelfix.options import lib_sdir_problem
 from wheelfix.policy import all_platform_names
 
@@ -129,7 +130,7 @@ def _source(ctx: click.Context, param: click.Parameter, envvar: str) -> str:
 
 
 def validate_plat(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if value == "auto" or value in all_platform_names():
+    if value == "auto" or value in all_platform_names() or android_api_level(value) is not None:
         return value
     names = all_platform_names()
     near = difflib.get_close_matches(value, names, n=1, cutoff=0.8)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from wheelfix.elf import ElfEdit, ElfInfo, Soname, can_strip
 from wheelfix.errors import LibraryNotFoundError, NameCollisionError, PolicyError
 from wheelfix.policy import Policy
+from wheelfix.policy.android import android_edits
 from wheelfix.resolve import LIBPYTHON_RE, HostDir, WheelDir
 from wheelfix.rpaths import excluded_host_entries, libs_dir_entries, wheel_entries
 from wheelfix.scan import ScannedElf
@@ -144,7 +145,7 @@ def plan_graft(
                 f"{elf.path}: left unstripped (a non-PIE executable: stripping LIEF's output of"
                 " those breaks them)"
             )
-        libpython = _libpython(elf.info.needed)
+        libpython = _libpython(elf.info.needed, target)
         warnings.extend(_libpython_warning(elf.path, name) for name in libpython)
         edit = ElfEdit(remove_needed=libpython, strip=strip)
         if elf.path in needs:
@@ -184,7 +185,7 @@ def plan_graft(
         context = _library_context(audit, library.source)
         warnings.extend(context.conflicts)
         renames = _renames(context.info.loaded_names, context.resolved, by_source)
-        libpython = _libpython(context.info.needed)
+        libpython = _libpython(context.info.needed, target)
         warnings.extend(_libpython_warning(library.member, name) for name in libpython)
         kept, uncovered = excluded_host_entries(
             context.info,
@@ -204,11 +205,19 @@ def plan_graft(
             rpath=":".join(rpath),
             strip=options.strip,
         )
-    return GraftPlan(libs_dir, grafted, edits, moves, shims, tuple(warnings))
+    return GraftPlan(
+        libs_dir,
+        grafted,
+        android_edits(edits, target, str(scan.wheel)),  # Android: DT_RUNPATH, API level >= 24
+        moves,
+        shims,
+        tuple(warnings),
+    )
 
 
-def _libpython(needed: tuple[Soname, ...]) -> tuple[Soname, ...]:
-    return tuple(n for n in needed if LIBPYTHON_RE.match(n))
+def _libpython(needed: tuple[Soname, ...], target: Policy) -> tuple[Soname, ...]:
+    # (linking libpython is normal on Android: the entry stays)
+    return () if target.is_android else tuple(n for n in needed if LIBPYTHON_RE.match(n))
 
 
 def _libpython_warning(path: str, name: str) -> str:

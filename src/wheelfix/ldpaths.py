@@ -2,7 +2,10 @@
 
 ``/etc/ld.so.conf`` (with ``include`` globs), the musl path file, the default directories, the
 environment (``AUDITWHEEL_LD_LIBRARY_PATH``, ``LD_LIBRARY_PATH``), ``--ldpaths`` and
-``--sysroot`` become one :class:`SearchPaths` value that ``resolve.py`` searches.
+``--sysroot`` become one :class:`SearchPaths` value that ``resolve.py`` searches. An Android
+wheel is cross-compiled: nothing of the build machine is searched for it (no ld.so.conf, no
+default directories, no ``LD_LIBRARY_PATH``), only ``--ldpaths`` and
+``AUDITWHEEL_LD_LIBRARY_PATH``, as in auditwheel.
 """
 
 from __future__ import annotations
@@ -167,9 +170,12 @@ def load_search_paths(
     """Build the search lists as auditwheel users expect them.
 
     ``ldpaths`` (``--ldpaths``) replaces the system part and drops ``LD_LIBRARY_PATH``, so only
-    ``AUDITWHEEL_LD_LIBRARY_PATH`` remains from the environment.
+    ``AUDITWHEEL_LD_LIBRARY_PATH`` remains from the environment. Android always behaves as if
+    ``--ldpaths`` were given (empty when it is not).
     """
     environ = os.environ if environ is None else environ
+    if libc is Libc.ANDROID:
+        ldpaths = ldpaths or ""
     env = list(split_library_path(environ.get("AUDITWHEEL_LD_LIBRARY_PATH", "")))
     if ldpaths is None:
         env.extend(split_library_path(environ.get("LD_LIBRARY_PATH", "")))

@@ -84,7 +84,10 @@ def audit_reader(
         scan = replace(scan, libc=libc, libc_guessed=False)
         if libc is not Libc.GLIBC:
             paths, trees = resolve_wheel(scan, options, cache)
-    policies: PolicySet = policy_set(scan.libc, scan.arch, options.musl_policy)
+    android = scan.name.platforms[0] if scan.libc is Libc.ANDROID else None
+    policies: PolicySet = policy_set(
+        scan.libc, scan.arch, options.musl_policy, android_platform=android
+    )
     verdict = evaluate(scan, trees, policies, disable_isa_ext_check=options.disable_isa_ext_check)
     return Audit(scan=scan, paths=paths, trees=trees, verdict=verdict)
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Callable, Protocol
 
 from wheelfix.cache import GraftCache, RewriteJob, Rewritten
 from wheelfix.deflate import usable_cores
-from wheelfix.elf import ElfEdit, page_size_for, read_header
+from wheelfix.elf import ElfEdit, read_header
+from wheelfix.elf.pagesize import verify_page_size
 from wheelfix.elf.verify import describe, verify_elf
 from wheelfix.errors import InputFileError, VerificationError
 from wheelfix.graft import GraftPlan
@@ -79,7 +80,7 @@ class Rewriter:
     def __call__(self, data: bytes, edit: ElfEdit, label: str) -> bytes:
         self._progress(f"rewriting {label}")
         out = self._edit_bytes(data, edit, label)
-        page_size = page_size_for(read_header(out, label).machine)
+        page_size = verify_page_size(out, read_header(out, label).machine)
         problems = verify_elf(out, page_size)
         if problems:
             raise VerificationError(

@@ -2,7 +2,9 @@
 
 ELF files are found by their magic bytes among *all* members, not by extension and not only
 among those listed in RECORD. The wheel's architecture and libc are decided here, from the file
-name first and the ELF files second, because every later stage depends on them.
+name first and the ELF files second, because every later stage depends on them. An Android
+wheel (``android_<api>_<abi>``, PEP 738) has exactly one platform tag, and its ELF files that
+link glibc or musl are left out, as auditwheel does.
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ def scan_wheel(reader: WheelReader, parse: ElfParser) -> ScanResult:
     wheel = str(reader.path)
     arch = wheel_arch(name.platforms, wheel)
     libc = wheel_libc(name.platforms)
+    if libc is Libc.ANDROID and len(set(name.platforms)) != 1:
+        raise InvalidWheelError(
+            wheel,
+            f"Android wheels must have exactly one platform tag, got {sorted(set(name.platforms))}",
+        )
     scanned: list[ScannedElf] = []
     ignored: list[tuple[MemberPath, str]] = []
     in_purelib: list[str] = []
@@ -103,6 +110,11 @@ def scan_wheel(reader: WheelReader, parse: ElfParser) -> ScanResult:
             # Only the .data/purelib/ directory, as auditwheel: a Root-Is-Purelib wheel's root
             # is audited (the repaired wheel says Root-Is-Purelib: false).
             in_purelib.append(member.path)
+        if libc is Libc.ANDROID:
+            other = detect_elf_libc(info, member.path)
+            if other is not None and other is not Libc.ANDROID:
+                ignored.append((member.path, f"{other.value} libc"))
+                continue
         version = info.python_extension_version(member.path)
         scanned.append(ScannedElf(member=member, info=info, python_version=version))
     if in_purelib:
@@ -140,7 +152,9 @@ def _no_platform_reason(arch: str | None, ignored: list[tuple[MemberPath, str]])
 def _settle_libc(
     from_name: Libc | None, scanned: list[ScannedElf], wheel: str
 ) -> tuple[Libc, bool]:
-    votes = {detect_elf_libc(e.info, e.path) for e in scanned} - {None}
+    votes = {detect_elf_libc(e.info, e.path) for e in scanned} - {None, Libc.ANDROID}
+    if from_name is Libc.ANDROID:
+        return from_name, False
     if len(votes) > 1:
         raise InvalidElfError(wheel, "ELF files disagree on the C library (glibc and musl)")
     from_elves = next(iter(votes), None)

@@ -1,7 +1,7 @@
 """Between policy and graft: choose the tag repair aims for, or explain why it cannot (pure).
 
 ``auto`` takes the best tag reachable by grafting; an explicit ``--plat`` must match the
-wheel's architecture and libc and must not be older than the wheel's symbols, blacklist and ISA
+wheel's architecture and libc (an Android wheel's only policy is its own tag) and must not be older than the wheel's symbols, blacklist and ISA
 level allow. Failures name the offending files and symbol versions.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from wheelfix.elf import ElfInfo
 from wheelfix.errors import PolicyError
-from wheelfix.libc import Libc, split_platform
+from wheelfix.libc import Libc, android_api_level, platform_arch, split_platform
 from wheelfix.policy import Policy, all_platform_names
 from wheelfix.policy.blockers import BlockerKind, blockers
 from wheelfix.policy.evaluate import is_loader
@@ -34,14 +34,21 @@ class RequestedPlatform:
     @property
     def libc(self) -> Libc:
         """The libc the tag family implies."""
+        if self.base.startswith("android_"):
+            return Libc.ANDROID
         return Libc.MUSL if self.base.startswith("musllinux") else Libc.GLIBC
+
+    @property
+    def elf_arch(self) -> str:
+        """The ELF architecture: ``arch``, or what an Android ABI name stands for."""
+        return platform_arch(f"{self.base}_{self.arch}") or self.arch
 
 
 def parse_plat(value: str) -> RequestedPlatform | None:
     """Parse ``--plat``: None for ``auto``; PolicyError for unknown names."""
     if value == "auto":
         return None
-    if value not in all_platform_names():
+    if value not in all_platform_names() and android_api_level(value) is None:
         raise PolicyError("--plat", f"unknown platform tag {value!r}")
     parts = split_platform(value)
     assert parts is not None
@@ -72,7 +79,7 @@ def choose_target(audit: Audit, requested: RequestedPlatform | None) -> Policy:
     scan = audit.scan
     wheel = str(scan.wheel)
     if requested is not None:
-        if requested.arch != scan.arch:
+        if requested.elf_arch != scan.arch:
             raise PolicyError(
                 wheel,
                 f"cannot repair a wheel with {scan.arch} architecture to"

@@ -262,4 +262,5 @@ def _edit_dynamic(binary: Any, edit: ElfEdit) -> None:
         binary.remove(tags.RPATH)
         binary.remove(tags.RUNPATH)
         if edit.rpath:
-            binary.add(lief.ELF.DynamicEntryRpath(edit.rpath))
+            entry = lief.ELF.DynamicEntryRunPath if edit.runpath else lief.ELF.DynamicEntryRpath
+            binary.add(entry(edit.rpath))

@@ -100,6 +100,8 @@ class ElfEdit:
     """New DT_RPATH (any DT_RUNPATH is removed); ``""`` removes both."""
     strip: bool = False
     """Remove ``.symtab``, ``.strtab`` and debug sections, as ``strip -s`` (``elfstrip.py``)."""
+    runpath: bool = False
+    """Write ``rpath`` as DT_RUNPATH instead (Android's loader ignores DT_RPATH)."""
 
     @property
     def is_empty(self) -> bool:
@@ -131,6 +133,8 @@ def expected_summary(info: ElfInfo, edit: ElfEdit) -> ElfSummary:
     if edit.rpath is not None:
         rpath = tuple(p for p in edit.rpath.split(":") if p) if edit.rpath else ()
         runpath = ()
+        if edit.runpath:
+            rpath, runpath = runpath, rpath
     return ElfSummary(
         needed=rename(info.needed),
         soname=edit.soname or info.soname,

@@ -45,7 +45,8 @@ from wheelfix.cache import RewriteJob, Rewritten, entry_key
 from wheelfix.deflate import CHUNK_SIZE, compress_member, usable_cores
 from wheelfix.elf.lief_io import apply_edit, parse_info
 from wheelfix.elf.model import ElfEdit, ElfInfo
-from wheelfix.elf.structs import page_size_for, read_header
+from wheelfix.elf.pagesize import verify_page_size
+from wheelfix.elf.structs import read_header
 from wheelfix.elf.verify import describe, verify_elf
 from wheelfix.errors import ElfWriteError, InvalidElfError, VerificationError, WheelfixError
 from wheelfix.hostfile import read_regular
@@ -177,7 +178,7 @@ def run_rewrite(job: RewriteJob) -> Rewritten:
         data = read_regular(job.source, job.limit, "a shared library")
     out = _apply_edit_bounded(data, job.edit, job.name)
     del data
-    problems = verify_elf(out, page_size_for(read_header(out, job.name).machine))
+    problems = verify_elf(out, verify_page_size(out, read_header(out, job.name).machine))
     if problems:
         raise VerificationError(
             job.name, f"rewritten file breaks a loader rule: {describe(problems)}"

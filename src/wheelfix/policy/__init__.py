@@ -1,6 +1,7 @@
-"""Policy data: the manylinux and musllinux tables, loaded into :class:`Policy` values.
+"""Policy data: the manylinux, musllinux and Android tables, loaded into :class:`Policy` values.
 
 The tables in ``data/`` are auditwheel 6.8.2's policy files (public data; see ``data/ORIGIN.md``).
+Android wheels get one policy named after their own tag (``android.py``).
 A policy applies to an architecture when the table lists symbol versions for it. Priorities
 order policies: higher means older and more compatible; ``linux`` is 0.
 """
@@ -14,7 +15,7 @@ from functools import total_ordering
 from importlib import resources
 from typing import Any
 
-from wheelfix.libc import KNOWN_ARCHES, Libc, split_platform
+from wheelfix.libc import KNOWN_ARCHES, Libc, android_api_level, split_platform
 
 _MUSL_LIBC = {
     "x86_64": "libc.musl-x86_64.so.1",
@@ -51,6 +52,11 @@ class Policy:
         """The name without its architecture: ``manylinux_2_17``."""
         parts = split_platform(self.name)
         return parts[0] if parts else self.name
+
+    @property
+    def is_android(self) -> bool:
+        """True for an ``android_<api>_<abi>`` policy (PEP 738)."""
+        return android_api_level(self.name) is not None
 
     @property
     def is_linux(self) -> bool:
@@ -90,7 +96,7 @@ class Policy:
 
 def load_table(libc: Libc) -> list[dict[str, Any]]:
     """The raw policy table for a libc."""
-    filename = "manylinux-policy.json" if libc is Libc.GLIBC else "musllinux-policy.json"
+    filename = f"{libc.family}-policy.json"
     text = resources.files("wheelfix.policy").joinpath("data").joinpath(filename).read_text("utf-8")
     table: list[dict[str, Any]] = json.loads(text)
     return table
@@ -152,13 +158,25 @@ def _policy(raw: dict[str, Any], libc: Libc, arch: str) -> Policy:
     )
 
 
-def policy_set(libc: Libc, arch: str, musl_policy: str | None = None) -> PolicySet:
+def policy_set(
+    libc: Libc, arch: str, musl_policy: str | None = None, *, android_platform: str | None = None
+) -> PolicySet:
     """The policies for ``libc``/``arch``.
 
     For musl only one real policy is active, as in auditwheel: musl has no symbol versions, so
     nothing in a binary tells musllinux_1_1 from 1_2. It is ``musl_policy`` (e.g. from
-    ``--plat``) or else the newest known one.
+    ``--plat``) or else the newest known one. For Android it is the one for the wheel's own
+    tag, ``android_platform`` (:class:`~wheelfix.errors.PolicyError` when there is none).
     """
+    if libc is Libc.ANDROID:
+        from wheelfix.policy.android import android_policies
+
+        if android_platform is None:
+            raise ValueError("an Android policy set needs the wheel's platform tag")
+        pair = android_policies(
+            load_table(libc), arch, android_platform, lambda raw: _policy(raw, libc, arch)
+        )
+        return PolicySet(libc=libc, arch=arch, policies=pair)
     entries = [
         _policy(raw, libc, arch)
         for raw in load_table(libc)
@@ -174,7 +192,7 @@ def policy_set(libc: Libc, arch: str, musl_policy: str | None = None) -> PolicyS
 def all_platform_names() -> list[str]:
     """Every policy name and alias for every known architecture (for ``--plat``)."""
     names: list[str] = []
-    for libc in Libc:
+    for libc in (Libc.GLIBC, Libc.MUSL):  # an Android wheel keeps its own tag
         for raw in load_table(libc):
             if raw["name"] == "linux":
                 continue

@@ -9,7 +9,8 @@ Evaluation follows auditwheel's documented rules so that tags agree:
   be grafted for a policy count against that policy;
 - blacklist: only undefined, non-weak symbols of an ELF that names the blacklisted library;
 - an x86-64 ISA level above the baseline makes the wheel ``linux``, unless disabled;
-- PyFPE and UCS2 symbols make the wheel ``linux``; libpython is never an external library.
+- PyFPE and UCS2 symbols make the wheel ``linux``; libpython is an external library with no
+  path (repair drops it), except for an Android policy, where linking it is normal.
 """
 
 from __future__ import annotations
@@ -124,8 +125,15 @@ def symbol_policy(policies: PolicySet, required: SymbolVersions) -> Policy:
 
 def _filter_external(names: Iterable[Soname], policy: Policy) -> list[Soname]:
     # libpython stays in: linking it is forbidden in manylinux/musllinux wheels, so, as in
-    # auditwheel, it is an external library with no path (repair removes the entry).
-    return [n for n in names if not is_loader(n) and n not in policy.whitelist]
+    # auditwheel, it is an external library with no path (repair removes the entry). On
+    # Android an extension links libpython as a normal dependency.
+    return [
+        n
+        for n in names
+        if not is_loader(n)
+        and n not in policy.whitelist
+        and not (policy.is_android and LIBPYTHON_RE.match(n))
+    ]
 
 
 def external_refs(tree: ElfTree, policy: Policy) -> ExternalRefs:
