@@ -19,6 +19,7 @@ from wheelfix import __version__
 from wheelfix.cli_options import (
     audit_options,
     audit_options_from,
+    include_option,
     setup_logging,
     validate_level,
     validate_lib_sdir,
@@ -291,6 +292,7 @@ def lddtree_command(
     " $XDG_CACHE_HOME/wheelfix or ~/.cache/wheelfix; WHEELFIX_CACHE_MAX_BYTES bounds it,"
     " default 2 GiB).",
 )
+@include_option
 @audit_options
 def repair(
     wheels: tuple[Path, ...],

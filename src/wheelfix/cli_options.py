@@ -77,6 +77,27 @@ def audit_options(func: F) -> F:
     return func
 
 
+def include_option(func: F) -> F:
+    """``repair --include LIB`` (repeatable), kept in the context for ``cli_repair.py``."""
+    return click.option(
+        "--include",
+        metavar="LIB",
+        multiple=True,
+        expose_value=False,
+        callback=_remember,
+        help="Also graft this library, which no DT_NEEDED names (a plugin opened with dlopen),"
+        " keeping its file name and SONAME; a soname is searched like a DT_NEEDED name, a"
+        " value with a '/' is a path (repeatable).",
+    )(func)
+
+
+def included_libraries() -> tuple[str, ...]:
+    """The ``--include`` values of the running command (empty outside ``repair``)."""
+    context = click.get_current_context(silent=True)
+    values = context.meta.get("wheelfix.include", ()) if context is not None else ()
+    return tuple(values or ())
+
+
 def audit_options_from(
     ldpaths: str | None, sysroot: Path | None, disable_isa: bool, **extra: Any
 ) -> AuditOptions:

@@ -13,11 +13,13 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import click
 
+from wheelfix.cli_options import included_libraries
 from wheelfix.errors import OutputError, WheelfixError
 from wheelfix.exits import errors_reported
 from wheelfix.options import AuditOptions, RepairOptions
@@ -66,7 +68,8 @@ def _repair_one(
     result = repair(wheel, audit_opts, repair_opts, status, written=written, session=session)
     grafted = result.plan.grafted if result.plan is not None else ()
     for library in grafted:
-        status.line(f"grafted {library.original} ({library.source}) as {library.member}")
+        kept = " (--include: file name and SONAME kept)" if library.included else ""
+        status.line(f"grafted {library.original} ({library.source}) as {library.member}{kept}")
     if not as_json:
         click.echo(str(result.output))
     tag = result.target.name if result.target is not None else "pure"
@@ -93,6 +96,9 @@ def run_repairs(
     report: Path | None,
 ) -> None:
     """Repair every wheel; print, report and exit as the module docstring says."""
+    include = included_libraries()
+    if include:
+        repair_opts = replace(repair_opts, include=include)
     failures: list[int] = []
     written: list[Path] = []
     reports: list[WheelReport] = []

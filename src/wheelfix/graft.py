@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from wheelfix.elf import ElfEdit, ElfInfo, Soname, can_strip
 from wheelfix.errors import LibraryNotFoundError, NameCollisionError, PolicyError
+from wheelfix.include import plan_includes
 from wheelfix.policy import Policy
 from wheelfix.policy.android import android_edits
 from wheelfix.resolve import LIBPYTHON_RE, HostDir, WheelDir
@@ -36,6 +37,8 @@ class GraftedLibrary:
     """The name the wheel's ELF files asked for."""
     member: MemberPath
     """Where it goes in the wheel: ``<dist>.libs/<hashed name>``."""
+    included: bool = False
+    r"""``--include``\d: named as ``dlopen`` asks for it (no hash), its SONAME unchanged."""
 
     @property
     def new_name(self) -> Soname:
@@ -107,7 +110,8 @@ def plan_graft(
     scan = audit.scan
     dist = scan.name.distribution
     libs_dir = f"{dist}{options.lib_sdir}"
-    warnings: list[str] = driver_warnings(audit)
+    included = plan_includes(audit, target)
+    warnings: list[str] = [*driver_warnings(audit), *included.warnings]
     drivers = {name for tree in audit.trees.values() for name in tree.drivers}
     needs: dict[MemberPath, dict[Soname, Path]] = {}
     for elf in scan.elves:
@@ -124,10 +128,11 @@ def plan_graft(
                 " (set LD_LIBRARY_PATH or AUDITWHEEL_LD_LIBRARY_PATH, or use --exclude)",
             )
         found = {n: p for n, p in refs.libs.items() if p is not None}
-        if found:  # (libpython alone has no path: it is removed, nothing is grafted)
+        # (libpython alone has no path.) Any ELF may dlopen an included library: RPATH for all.
+        if found or included.names:
             needs[elf.path] = found
 
-    grafted = _grafted_libraries(needs, digests, libs_dir)
+    grafted = _grafted_libraries({**needs, **included.needs}, digests, libs_dir, included.names)
     by_source = {g.source: g for g in grafted}
     edits: dict[MemberPath, ElfEdit] = {}
     moves: dict[MemberPath, MemberPath] = {}
@@ -201,7 +206,7 @@ def plan_graft(
         edits[library.member] = ElfEdit(
             replace_needed=renames,
             remove_needed=libpython,
-            soname=library.new_name,
+            soname=None if library.included else library.new_name,
             rpath=":".join(rpath),
             strip=options.strip,
         )
@@ -236,18 +241,21 @@ def _renames(
     return tuple(
         (n, by_source[resolved[n]].new_name)
         for n in needed
-        if n in resolved and resolved[n] in by_source
+        if n in resolved and resolved[n] in by_source and by_source[resolved[n]].new_name != n
     )
 
 
 def _grafted_libraries(
-    needs: Mapping[MemberPath, Mapping[Soname, Path]], digests: Mapping[Path, str], libs_dir: str
+    needs: Mapping[MemberPath, Mapping[Soname, Path]],
+    digests: Mapping[Path, str],
+    libs_dir: str,
+    kept: Mapping[Path, Soname],
 ) -> tuple[GraftedLibrary, ...]:
     """One graft per distinct host file: a soname is not an identity.
 
     Two ELF files may resolve the same soname to different files (their own RPATHs); each file
     is grafted under its own content-hashed name, so each ELF keeps the library it was built
-    to load. Files with identical bytes and names share one member.
+    to load. Files with identical bytes and names share one member; ``kept`` ones are unhashed.
     """
     chosen: dict[Path, GraftedLibrary] = {}
     digest_of_member: dict[MemberPath, str] = {}
@@ -255,14 +263,15 @@ def _grafted_libraries(
         for name, source in sorted(libs.items()):
             if source in chosen:
                 continue
-            member = MemberPath(f"{libs_dir}/{hashed_name(source.name, digests[source])}")
+            keep = kept.get(source)
+            member = MemberPath(f"{libs_dir}/{keep or hashed_name(source.name, digests[source])}")
             if digest_of_member.setdefault(member, digests[source]) != digests[source]:
                 raise NameCollisionError(
                     str(source),
                     f"its grafted name {member} is taken by a different file with the same"
                     " name and hash prefix",
                 )
-            chosen[source] = GraftedLibrary(source, name, member)
+            chosen[source] = GraftedLibrary(source, keep or name, member, keep is not None)
     return tuple(sorted(chosen.values(), key=lambda g: (g.member, str(g.source))))
 
 

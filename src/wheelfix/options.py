@@ -133,6 +133,9 @@ class RepairOptions:
     ``wheelfix.cache.default_cache_dir``)."""
     cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
     """The cache's size bound (least recently used entries go first)."""
+    include: Sequence[str] = ()
+    """``--include``: libraries no DT_NEEDED names (plugins opened with ``dlopen``) to graft under
+    the name ``dlopen`` asks for; a value with a ``/`` is a path, else a soname to look up."""
 
     def __post_init__(self) -> None:
         problem = lib_sdir_problem(self.lib_sdir)

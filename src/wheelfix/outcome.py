@@ -103,6 +103,7 @@ def wheel_report(source: Path, result: RepairResult) -> WheelReport:
             size=written[str(g.member)][0],
             sha256=written[str(g.member)][1],
             package=owners.get(g.source),
+            included=g.included,
         )
         for g in plan.grafted
     }

@@ -7,7 +7,7 @@ pipeline reads no global state itself and never prints.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -71,19 +71,22 @@ def open_wheel(path: Path, options: AuditOptions) -> WheelReader:
 
 
 def audit_reader(
-    reader: WheelReader, options: AuditOptions, cache: LibraryCache | None = None
+    reader: WheelReader,
+    options: AuditOptions,
+    cache: LibraryCache | None = None,
+    include: Sequence[str] = (),
 ) -> Audit:
-    """Scan, resolve and evaluate an opened wheel."""
+    """Scan, resolve and evaluate an opened wheel (``include``: ``repair --include``)."""
     scan = scan_wheel(reader, _parser(options))
     cache = cache or LibraryCache(_parser(options), options.max_uncompressed)
-    paths, trees = resolve_wheel(scan, options, cache)
+    paths, trees = resolve_wheel(scan, options, cache, include)
     if scan.libc_guessed:
         # Neither the tag nor the wheel's own ELF files named a libc: their dependencies may
         # (an extension that calls no libc function links only its libraries).
         libc = settle_libc(scan, trees)
         scan = replace(scan, libc=libc, libc_guessed=False)
         if libc is not Libc.GLIBC:
-            paths, trees = resolve_wheel(scan, options, cache)
+            paths, trees = resolve_wheel(scan, options, cache, include)
     android = scan.name.platforms[0] if scan.libc is Libc.ANDROID else None
     policies: PolicySet = policy_set(
         scan.libc, scan.arch, options.musl_policy, android_platform=android
@@ -262,7 +265,7 @@ def _repair(
         audit_options = replace(audit_options, musl_policy=requested.base)
     with open_wheel(path, audit_options) as reader:
         libraries = session.libraries(_parser(audit_options), audit_options.max_uncompressed)
-        result = audit_reader(reader, audit_options, libraries)
+        result = audit_reader(reader, audit_options, libraries, options.include)
         audited = time.monotonic()
         target = choose_target(result, requested)
         progress(f"{path.name}: target {target.name}")

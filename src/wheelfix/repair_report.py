@@ -77,6 +77,9 @@ class GraftedLibrary:
     """Lower-case hex SHA-256 of those bytes."""
     package: OwningPackage | None = None
     """The distro package that installed ``source``, if known."""
+    included: bool = False
+    """Grafted because ``--include`` named it (a library opened with ``dlopen``): ``new_name``
+    is the name ``dlopen`` asks for (no hash) and its DT_SONAME is unchanged."""
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ def _grafted(library: GraftedLibrary) -> dict[str, Any]:
         "size": library.size,
         "sha256": library.sha256,
         "package": _package(library.package),
+        "included": library.included,
     }
 
 

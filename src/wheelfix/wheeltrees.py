@@ -8,11 +8,12 @@ from the dependencies when neither the tag nor the wheel's own ELF files name on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Callable
 
 from wheelfix.errors import UndetectableLibcError
+from wheelfix.include import included_names, resolve_includes
 from wheelfix.ldpaths import SearchPaths, load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc
 from wheelfix.nevergraft import NeverGraft
@@ -55,9 +56,10 @@ def settle_libc(scan: ScanResult, trees: Mapping[MemberPath, ElfTree]) -> Libc:
 
 
 def resolve_wheel(
-    scan: ScanResult, options: AuditOptions, cache: LibraryCache
+    scan: ScanResult, options: AuditOptions, cache: LibraryCache, include: Sequence[str] = ()
 ) -> tuple[SearchPaths, dict[MemberPath, ElfTree]]:
-    """The search paths and one resolved tree per wheel ELF."""
+    """The search paths and one resolved tree per wheel ELF (and per ``include``d library,
+    keyed by its host file: ``include.py``)."""
     elf_class = scan.elves[0].info.header.elf_class
     paths = load_search_paths(
         scan.libc,
@@ -67,15 +69,20 @@ def resolve_wheel(
         environ=options.environ,
         sysroot=options.sysroot,
     )
+    included = resolve_includes(
+        include, scan, paths, cache, exclude=options.exclude, graft_anyway=options.graft_anyway
+    )
+    # An included driver library is grafted, so the wheel's own DT_NEEDED users use it too.
+    graft_anyway = (*options.graft_anyway, *included_names(included.values()))
     resolver = Resolver.for_scan(
         scan,
         paths,
         exclude=options.exclude,
         cache=cache,
-        never_graft=_driver_family(NeverGraft.load(options.graft_anyway)),
+        never_graft=_driver_family(NeverGraft.load(graft_anyway)),
     )
     trees = {elf.path: resolver.tree(elf) for elf in scan.elves}
-    return paths, borrow_loader_resolution(scan, trees)
+    return paths, {**borrow_loader_resolution(scan, trees), **included}
 
 
 def borrow_loader_resolution(

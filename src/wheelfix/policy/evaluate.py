@@ -21,7 +21,7 @@ from pathlib import Path
 
 from wheelfix.elf import ElfInfo, Soname
 from wheelfix.policy import Policy, PolicySet
-from wheelfix.resolve import LIBPYTHON_RE, ElfTree
+from wheelfix.resolve import LIBPYTHON_RE, ElfTree, FileRoot
 from wheelfix.scan import ScanResult
 from wheelfix.wheel import MemberPath
 
@@ -210,6 +210,8 @@ def evaluate(
 ) -> Verdict:
     """Evaluate every policy against the wheel."""
     top_paths = {e.path for e in scan.top_level()}
+    # Trees rooted in a file outside the wheel (repair --include) count as top-level.
+    top_paths |= {path for path, tree in trees.items() if isinstance(tree.root, FileRoot)}
     per_elf = {
         path: {p.name: external_refs(tree, p) for p in policies.policies}
         for path, tree in sorted(trees.items())
