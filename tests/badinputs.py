@@ -242,7 +242,7 @@ class BadInput:
 
 
 BAD_INPUTS: dict[str, BadInput] = {
-    "missing": BadInput(_missing, InputFileError, 3, "no such file"),
+    "missing": BadInput(_missing, InputFileError, 3, "No such file or directory"),
     "directory": BadInput(_directory, InputFileError, 3, "is a directory, not a wheel file"),
     "not_a_zip": BadInput(
         _not_a_zip, NotAZipError, 4, "not a zip archive (File is not a zip file)"
@@ -320,8 +320,9 @@ BAD_INPUTS: dict[str, BadInput] = {
         _pure,
         NonPlatformWheelError,
         8,
-        "not a platform wheel: no ELF executable or shared library"
-        " (including compiled Python extensions) found",
+        "This does not look like a platform wheel, no ELF executable or shared library file"
+        " (including compiled Python C extension) found in the wheel archive"
+        " (a pure Python wheel: --allow-pure-python-wheel accepts it)",
     ),
 }
 

@@ -26,7 +26,7 @@ from wheelbuild import REPO_ROOT
 
 COMMANDS = ("show", "show-json", "repair")
 MISSING_REASON = (
-    "needs libwfmissing.so.1, which cannot be found"
+    'Cannot repair wheel, because required library "libwfmissing.so.1" could not be located'
     " (set LD_LIBRARY_PATH or AUDITWHEEL_LD_LIBRARY_PATH, or use --exclude)"
 )
 #: Cases also run as standalone processes: (case, command).

@@ -162,7 +162,7 @@ def test_check_takes_a_wheelhouse_and_reports_each(builder: _Builder, tmp_path: 
     errors = proc.stderr.splitlines()
     assert len(errors) == 2, errors
     assert errors[0].startswith(f"wheelfix: error: {wheel}: has no manylinux/musllinux")
-    assert errors[1] == f"wheelfix: error: {missing}: no such file"
+    assert errors[1] == f"wheelfix: error: {missing}: No such file or directory"
     as_json = run_wheelfix("check", "--json", good, wheel, missing, ld_library_path=[libs])
     assert as_json.returncode == 14
     document = json.loads(as_json.stdout)

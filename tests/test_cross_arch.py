@@ -612,7 +612,7 @@ def test_repair_to_other_arch_is_a_policy_error(cross: Cross, tmp_path: Path) ->
     assert proc.returncode == 10, proc.stdout + proc.stderr
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        f"wheelfix: error: {cross.wheel}: cannot repair a wheel with aarch64 architecture"
-        " to manylinux_2_17_x86_64"
+        f"wheelfix: error: {cross.wheel}: can't repair wheel {cross.wheel.name} with aarch64"
+        " architecture to a wheel targeting x86_64 (--plat manylinux_2_17_x86_64)"
     ]
     assert not out.exists() or not any(out.iterdir())

@@ -254,8 +254,8 @@ def test_missing_library_is_refused() -> None:
     with pytest.raises(LibraryNotFoundError) as caught:
         _plan([_ext_tree(("libgone.so.1", "libc.so.6"), (gone, LIBC))])
     assert str(caught.value) == (
-        f"{WHEEL}!{EXT}: needs libgone.so.1, which cannot be found (set LD_LIBRARY_PATH or"
-        " AUDITWHEEL_LD_LIBRARY_PATH, or use --exclude)"
+        f'{WHEEL}!{EXT}: Cannot repair wheel, because required library "libgone.so.1" could not'
+        " be located (set LD_LIBRARY_PATH or AUDITWHEEL_LD_LIBRARY_PATH, or use --exclude)"
     )
 
 

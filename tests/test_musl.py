@@ -227,7 +227,8 @@ def test_show_without_origin_dir_cannot_find_the_dependency(built: Built, tmp_pa
     repair = run_wheelfix("repair", "-w", tmp_path / "out", built.wheel, ld_library_path=[libs])
     assert repair.returncode == 9, repair.stderr
     assert repair.stderr.splitlines() == [
-        f"wheelfix: error: {built.wheel}!{EXT_MEMBER}: needs libmdep.so.1, which cannot be found"
+        f"wheelfix: error: {built.wheel}!{EXT_MEMBER}: Cannot repair wheel, because required"
+        ' library "libmdep.so.1" could not be located'
         " (set LD_LIBRARY_PATH or AUDITWHEEL_LD_LIBRARY_PATH, or use --exclude)"
     ]
 
@@ -323,6 +324,7 @@ def test_repair_to_manylinux_is_refused(built: Built, tmp_path: Path) -> None:
     )
     assert proc.returncode == 10, proc.stdout + proc.stderr
     assert proc.stderr.splitlines() == [
-        f"wheelfix: error: {built.wheel}: cannot repair a musl wheel to manylinux_2_17_x86_64"
+        f"wheelfix: error: {built.wheel}: can't repair wheel {built.wheel.name} with MUSL libc"
+        " to a wheel targeting GLIBC (--plat manylinux_2_17_x86_64)"
     ]
     assert not any(tmp_path.iterdir())

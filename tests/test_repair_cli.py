@@ -54,7 +54,7 @@ def test_json_report_on_stdout_and_in_a_file(
     assert json.loads(report.read_text()) == document
     good, bad = document["wheels"]
     assert (good["status"], bad["status"]) == ("repaired", "failed")
-    assert bad["error"] == {"exit_code": 3, "message": f"{missing}: no such file"}
+    assert bad["error"] == {"exit_code": 3, "message": f"{missing}: No such file or directory"}
     out = Path(good["output"])
     assert out.parent == tmp_path / "out"
     assert good["tags_before"] == [wheel.name[: -len(".whl")].split("-", 2)[2]]

@@ -167,27 +167,32 @@ def test_choose_target_explicit_musl() -> None:
         (
             False,
             "manylinux_2_17_aarch64",
-            f"{WHEEL}: cannot repair a wheel with x86_64 architecture to manylinux_2_17_aarch64",
+            f"{WHEEL}: can't repair wheel {WHEEL} with x86_64 architecture to a wheel targeting"
+            " aarch64 (--plat manylinux_2_17_aarch64)",
         ),
         (
             False,
             "manylinux2014_s390x",
-            f"{WHEEL}: cannot repair a wheel with x86_64 architecture to manylinux2014_s390x",
+            f"{WHEEL}: can't repair wheel {WHEEL} with x86_64 architecture to a wheel targeting"
+            " s390x (--plat manylinux2014_s390x)",
         ),
         (
             False,
             "musllinux_1_2_x86_64",
-            f"{WHEEL}: cannot repair a glibc wheel to musllinux_1_2_x86_64",
+            f"{WHEEL}: can't repair wheel {WHEEL} with GLIBC libc to a wheel targeting MUSL"
+            " (--plat musllinux_1_2_x86_64)",
         ),
         (
             True,
             "manylinux_2_17_x86_64",
-            f"{WHEEL}: cannot repair a musl wheel to manylinux_2_17_x86_64",
+            f"{WHEEL}: can't repair wheel {WHEEL} with MUSL libc to a wheel targeting GLIBC"
+            " (--plat manylinux_2_17_x86_64)",
         ),
         (
             True,
             "musllinux_1_2_aarch64",
-            f"{WHEEL}: cannot repair a wheel with x86_64 architecture to musllinux_1_2_aarch64",
+            f"{WHEEL}: can't repair wheel {WHEEL} with x86_64 architecture to a wheel targeting"
+            " aarch64 (--plat musllinux_1_2_aarch64)",
         ),
     ],
 )
@@ -198,7 +203,12 @@ def test_choose_target_arch_and_libc_mismatch(musl: bool, plat: str, message: st
     assert str(caught.value) == message
 
 
-TOO_NEW = "too-recent versioned symbols ({}); build on an older toolchain"
+TOO_NEW = (
+    "because of the presence of too-recent versioned symbols. You'll need to compile the wheel"
+    " on an older toolchain. Too recent: {}."
+)
+REFUSED = f'cannot repair "{WHEEL}" to "{{}}" ABI '
+AUTO = " No manylinux tag is reachable (--plat auto)."
 
 
 @pytest.mark.parametrize(
@@ -209,7 +219,7 @@ TOO_NEW = "too-recent versioned symbols ({}); build on an older toolchain"
             (LIBC,),
             {"versions": {"libc.so.6": ["GLIBC_2.2.5", "GLIBC_2.28"]}},
             "manylinux_2_17_x86_64",
-            "cannot repair to manylinux_2_17_x86_64: " + TOO_NEW.format(f"{EXT}: GLIBC_2.28"),
+            REFUSED.format("manylinux_2_17_x86_64") + TOO_NEW.format(f"{EXT}: GLIBC_2.28"),
         ),
         # the grafted library's versions are named by its host path
         (
@@ -217,7 +227,7 @@ TOO_NEW = "too-recent versioned symbols ({}); build on an older toolchain"
             (FOO_234, LIBC),
             {},
             "manylinux2014_x86_64",
-            "cannot repair to manylinux_2_17_x86_64: "
+            REFUSED.format("manylinux_2_17_x86_64")
             + TOO_NEW.format("/usr/lib/libfoo.so.1: GLIBC_2.34"),
         ),
         # GLIBC_PRIVATE reaches nothing: auto says no tag at all
@@ -226,45 +236,56 @@ TOO_NEW = "too-recent versioned symbols ({}); build on an older toolchain"
             (LIBC,),
             {"versions": {"libc.so.6": ["GLIBC_PRIVATE"]}},
             "auto",
-            "no manylinux tag is reachable: " + TOO_NEW.format(f"{EXT}: GLIBC_PRIVATE"),
+            REFUSED.format("manylinux_2_41_x86_64")
+            + TOO_NEW.format(f"{EXT}: GLIBC_PRIVATE")
+            + AUTO,
         ),
         (
             ("libc.so.6",),
             (LIBC,),
             {"undefined": {"__cxa_thread_atexit_impl"}},
             "manylinux_2_17_x86_64",
-            "cannot repair to manylinux_2_17_x86_64: depends on blacklisted symbols"
-            " (libc.so.6: __cxa_thread_atexit_impl)",
+            REFUSED.format("manylinux_2_17_x86_64")
+            + "because it depends on black-listed symbols."
+            " From libc.so.6: __cxa_thread_atexit_impl.",
         ),
         (
             ("libz.so.1", "libc.so.6"),
             (host_lib("libz.so.1"), LIBC),
             {"undefined": {"zcalloc", "zcfree", "deflate"}},
             "auto",
-            "no manylinux tag is reachable: depends on blacklisted symbols"
-            " (libz.so.1: zcalloc, zcfree)",
+            REFUSED.format("manylinux_2_41_x86_64")
+            + "because it depends on black-listed symbols. From libz.so.1: zcalloc, zcfree."
+            + AUTO,
         ),
         (
             ("libc.so.6",),
             (LIBC,),
             {"isa": 0x4},
             "auto",
-            f"no manylinux tag is reachable: depends on unsupported ISA extensions ({EXT});"
-            " see --disable-isa-ext-check",
+            REFUSED.format("manylinux_2_41_x86_64")
+            + f"because it depends on unsupported ISA extensions. Files: {EXT};"
+            " see --disable-isa-ext-check."
+            + AUTO,
         ),
         (
             ("libc.so.6",),
             (LIBC,),
             {"pyfpe": True},
             "manylinux_2_5_x86_64",
-            "cannot repair to manylinux_2_5_x86_64: uses PyFPE_jbuf",
+            REFUSED.format("manylinux_2_5_x86_64")
+            + "because it uses the PyFPE_jbuf function, which is not compatible with the"
+            " manylinux/musllinux tags.",
         ),
         (
             ("libc.so.6",),
             (LIBC,),
             {"ucs2": True},
             "auto",
-            "no manylinux tag is reachable: built against a UCS2 Python",
+            REFUSED.format("manylinux_2_41_x86_64")
+            + "because it was compiled against a UCS2 build of Python. You'll need to compile"
+            " the wheel against a wide-unicode build of Python."
+            + AUTO,
         ),
     ],
 )

@@ -27,10 +27,11 @@ from wheelfix.cli_options import (
     zip_epoch,
 )
 from wheelfix.errors import (
+    InvalidElfError,
     NonPlatformWheelError,
     WheelfixError,
 )
-from wheelfix.exits import errors_reported
+from wheelfix.exits import errors_reported, lddtree_hint
 from wheelfix.writer import ZipSettings
 
 if TYPE_CHECKING:
@@ -114,8 +115,9 @@ def check(
     allow_pure_python_wheel: bool,
     verbose: int,
 ) -> None:
-    """Exit 0 if every WHEEL satisfies its own platform tags (or --plat); else say why for each
-    failing one and exit with the first failure's code."""
+    """Exit 0 if every WHEEL satisfies its own platform tags (or --plat); else say why. With
+    several WHEELS, one that fails does not stop the others: each is still checked and
+    reported, and the exit code is the first failure's."""
     from wheelfix.pipeline import check as run_check
     from wheelfix.report import check_json, check_text
 
@@ -185,7 +187,10 @@ def lddtree_command(
     verbose = setup_logging(verbose)
     options = audit_options_from(ldpaths, sysroot, disable_isa=False)
     with errors_reported(verbose):
-        tree = lddtree(file, options)
+        try:
+            tree = lddtree(file, options)
+        except InvalidElfError as error:
+            raise lddtree_hint(file, error) from None
         if output == "text":
             click.echo(tree_text(tree), nl=False)
             return
@@ -317,7 +322,9 @@ def repair(
     allow_pure_python_wheel: bool,
     verbose: int,
 ) -> None:
-    """Copy external libraries into WHEELS, rewrite their ELF files and retag them."""
+    """Copy external libraries into WHEELS, rewrite their ELF files and retag them. With several
+    WHEELS, one that fails does not stop the others: each is still repaired, and the exit code
+    is the first failure's (auditwheel stops at the first)."""
     from wheelfix.cache import cache_max_bytes, default_cache_dir
     from wheelfix.cli_repair import run_repairs
     from wheelfix.options import RepairOptions

@@ -25,6 +25,7 @@ from wheelfix.exits import errors_reported
 from wheelfix.options import AuditOptions, RepairOptions
 from wheelfix.progress import StatusRenderer, WheelSummary
 from wheelfix.repair_report import WheelReport, dump_report, report_document
+from wheelfix.report import excluded_lines
 from wheelfix.rewrite import RepairSession
 
 __all__ = ["run_repairs"]
@@ -67,6 +68,8 @@ def _repair_one(
     started = time.monotonic()
     result = repair(wheel, audit_opts, repair_opts, status, written=written, session=session)
     grafted = result.plan.grafted if result.plan is not None else ()
+    for line in excluded_lines(result.audit.trees.values() if result.audit else ()):
+        status.line(line)  # auditwheel's "Excluding <soname>", also on a pipe
     for library in grafted:
         kept = " (--include: file name and SONAME kept)" if library.included else ""
         status.line(f"grafted {library.original} ({library.source}) as {library.member}{kept}")

@@ -14,11 +14,12 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Callable
 
 import click
 
-from wheelfix.errors import WheelfixError
+from wheelfix.errors import InvalidElfError, WheelfixError
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -26,6 +27,7 @@ __all__ = [
     "Terminated",
     "errors_reported",
     "fail",
+    "lddtree_hint",
 ]
 
 EXIT_INTERRUPTED = 130
@@ -53,6 +55,14 @@ def _install_signal_handlers() -> None:
         number = getattr(signal, name, None)
         if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
             signal.signal(number, _raise_terminated)
+
+
+def lddtree_hint(path: Path, error: InvalidElfError) -> InvalidElfError:
+    """``lddtree`` given a wheel: the error says what lddtree takes and what looks inside."""
+    if path.suffix != ".whl":
+        return error
+    hint = "lddtree takes one ELF file; to look inside a wheel, use `wheelfix show WHEEL`"
+    return InvalidElfError(error.subject, f"{error.reason}; {hint}")
 
 
 def fail(error: WheelfixError) -> None:

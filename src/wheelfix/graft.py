@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from wheelfix.elf import ElfEdit, ElfInfo, Soname, can_strip
 from wheelfix.errors import LibraryNotFoundError, NameCollisionError, PolicyError
 from wheelfix.include import plan_includes
+from wheelfix.notfound import not_found_reason
 from wheelfix.policy import Policy
 from wheelfix.policy.android import android_edits
 from wheelfix.resolve import LIBPYTHON_RE, HostDir, WheelDir
@@ -124,8 +125,7 @@ def plan_graft(
         if missing:
             raise LibraryNotFoundError(
                 f"{scan.wheel}!{elf.path}",
-                f"needs {', '.join(missing)}, which cannot be found"
-                " (set LD_LIBRARY_PATH or AUDITWHEEL_LD_LIBRARY_PATH, or use --exclude)",
+                not_found_reason(audit.trees.get(elf.path), missing, audit.paths, scan.arch),
             )
         found = {n: p for n, p in refs.libs.items() if p is not None}
         # (libpython alone has no path.) Any ELF may dlopen an included library: RPATH for all.

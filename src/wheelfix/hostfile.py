@@ -40,7 +40,7 @@ def _os_reason(exc: OSError) -> str:
     if isinstance(exc, PermissionError):
         return "permission denied (cannot read it)"
     if isinstance(exc, FileNotFoundError):
-        return "no such file"
+        return "No such file or directory"
     return f"cannot read ({exc.strerror or exc})"
 
 

@@ -44,6 +44,10 @@ class SearchPaths:
     """ld.so.conf (or the musl path file) followed by the default directories."""
     sysroot: Path | None = None
     """If set, every absolute host path is looked up under this directory."""
+    ldpaths_given: bool = False
+    """True when ``--ldpaths`` replaced the system part (and ``LD_LIBRARY_PATH``)."""
+    ignored_env: tuple[str, ...] = ()
+    """``LD_LIBRARY_PATH`` entries not searched because ``--ldpaths`` was given."""
 
     def host(self, path: str) -> Path:
         """Where an absolute loader path lives on this machine."""
@@ -177,12 +181,19 @@ def load_search_paths(
     if libc is Libc.ANDROID:
         ldpaths = ldpaths or ""
     env = list(split_library_path(environ.get("AUDITWHEEL_LD_LIBRARY_PATH", "")))
+    library_path = split_library_path(environ.get("LD_LIBRARY_PATH", ""))
     if ldpaths is None:
-        env.extend(split_library_path(environ.get("LD_LIBRARY_PATH", "")))
+        env.extend(library_path)
         system = system_dirs(libc, arch, elf_class, sysroot)
     else:
         system = split_path_list(ldpaths)
-    return SearchPaths(env=_dedupe(env), system=system, sysroot=sysroot)
+    return SearchPaths(
+        env=_dedupe(env),
+        system=system,
+        sysroot=sysroot,
+        ldpaths_given=ldpaths is not None,
+        ignored_env=library_path if ldpaths is not None else (),
+    )
 
 
 def _dedupe(paths: list[str]) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from wheelfix.elf import ElfHeader, Soname
@@ -155,6 +155,14 @@ def show_text(wheel: str, verdict: Verdict, *, verbose: bool = False) -> str:
         )
     else:
         out.append(_paragraph("The wheel requires no external shared libraries! :)"))
+    out.extend(_upgrades_text(verdict))
+    return "\n".join(out) + "\n"
+
+
+def _upgrades_text(verdict: Verdict) -> list[str]:
+    """``show``'s last sections: per better policy, the libraries and the black-listed symbols
+    that stand in its way (auditwheel's layout: one heading, then one ``From`` line per library)."""
+    out: list[str] = []
     for name, entry in policy_upgrades(verdict).items():
         if "libs_to_eliminate" in entry:
             out.append(
@@ -164,15 +172,24 @@ def show_text(wheel: str, verdict: Verdict, *, verbose: bool = False) -> str:
                 )
             )
             out.append(_paragraph(", ".join(entry["libs_to_eliminate"])))
-        for lib, symbols in entry.get("blacklisted_symbols", {}).items():
+        blacklisted = entry.get("blacklisted_symbols", {})
+        if blacklisted:
             out.append(
                 _paragraph(
                     f"In order to achieve the tag platform tag {name!r} the following"
                     " black-listed symbol dependencies will need to be eliminated:"
                 )
             )
+        for lib, symbols in blacklisted.items():
             out.append(_paragraph(f"From {lib}: " + ", ".join(symbols)))
-    return "\n".join(out) + "\n"
+    return out
+
+
+def excluded_lines(trees: Iterable[ElfTree]) -> list[str]:
+    """``repair``'s stderr lines for ``--exclude``: ``Excluding <soname>`` (auditwheel's
+    words) once per library a pattern kept out, sorted; driver libraries have their own."""
+    names = {name for tree in trees for name in tree.excluded if name not in tree.drivers}
+    return [f"Excluding {name}" for name in sorted(names)]
 
 
 def check_text(result: CheckResult) -> str:

@@ -69,6 +69,9 @@ class ResolvedLibrary:
     found_via: str
     """Which search step found it (``rpath``, ``env``, ``runpath``, ``system``, ``libpython``,
     ``excluded``, ``not found``)."""
+    skipped: tuple[tuple[str, ElfHeader | None], ...] = ()
+    """Files of this name the search met and passed over (another ELF class, byte order or
+    machine; or no ELF file at all: None), as the loader sees their paths, in search order."""
 
     @property
     def found(self) -> bool:
@@ -292,20 +295,28 @@ class Resolver:
             [("path", HostDir(posixpath.dirname(name)))] if "/" in name else None
         ) or self.search_dirs(node, loaders)
         base = posixpath.basename(name)
+        skipped: list[tuple[str, ElfHeader | None]] = []
         for step, directory in candidates:
-            found = self._look_in(directory, base, root)
+            found = self._look_in(directory, base, root, skipped)
             if found is not None:
                 library, origin = found
                 resolved = ResolvedLibrary(name, library[0], library[1], library[2], step)
                 assert library[2] is not None
                 return resolved, _Node(library[2], origin)
-        return ResolvedLibrary(name, None, None, None, "not found"), None
+        missing = ResolvedLibrary(name, None, None, None, "not found", tuple(skipped))
+        return missing, None
 
     def _look_in(
-        self, directory: SearchDir, name: str, root: ElfHeader
+        self,
+        directory: SearchDir,
+        name: str,
+        root: ElfHeader,
+        skipped: list[tuple[str, ElfHeader | None]],
     ) -> tuple[tuple[Path | None, MemberPath | None, ElfInfo | None], SearchDir] | None:
         if isinstance(directory, WheelDir):
             scanned = self._members.get(directory.path / name)
+            if scanned is not None and not compatible(scanned.info.header, root):
+                skipped.append((scanned.path, scanned.info.header))
             if scanned is None or not compatible(scanned.info.header, root):
                 return None
             return (None, scanned.path, scanned.info), directory
@@ -316,6 +327,7 @@ class Resolver:
         file_path = self._host_file(self._follow_links(loader_path))
         header = self._cache.header(file_path)
         if header is None or not compatible(header, root):
+            skipped.append((loader_path, header))
             return None
         # The loader's $ORIGIN for this library is the directory it was opened from.
         origin = HostDir(posixpath.dirname(loader_path))

@@ -139,14 +139,25 @@ def scan_wheel(reader: WheelReader, parse: ElfParser) -> ScanResult:
     )
 
 
+NO_ELF_FOUND = "no ELF executable or shared library file (including compiled Python C extension)"
+"""auditwheel's words for a wheel without a usable ELF file (both of its messages use them)."""
+
+
 def _no_platform_reason(arch: str | None, ignored: list[tuple[MemberPath, str]]) -> str:
-    if not ignored:
-        return (
-            "not a platform wheel: no ELF executable or shared library"
-            " (including compiled Python extensions) found"
-        )
     found = ", ".join(f"{path} ({why})" for path, why in ignored)
-    return f"no ELF file with a {arch!r} architecture found; found only: {found}"
+    if arch is None or not ignored:
+        reason = (
+            f"This does not look like a platform wheel, {NO_ELF_FOUND} found in the wheel archive"
+        )
+        if found:
+            return f"{reason}; ignored: {found}"
+        if arch is None:  # every platform tag is `any`: a pure Python wheel
+            return f"{reason} (a pure Python wheel: --allow-pure-python-wheel accepts it)"
+        return reason
+    return (
+        f"Invalid binary wheel: {NO_ELF_FOUND} with a {arch!r} architecture found."
+        f" The following ELF files were found: {found}"
+    )
 
 
 def _settle_libc(

@@ -79,20 +79,22 @@ def choose_target(audit: Audit, requested: RequestedPlatform | None) -> Policy:
     scan = audit.scan
     wheel = str(scan.wheel)
     if requested is not None:
+        plat = f"{requested.base}_{requested.arch}"
         if requested.elf_arch != scan.arch:
             raise PolicyError(
                 wheel,
-                f"cannot repair a wheel with {scan.arch} architecture to"
-                f" {requested.base}_{requested.arch}",
+                f"can't repair wheel {scan.wheel.name} with {scan.arch} architecture to a"
+                f" wheel targeting {requested.arch} (--plat {plat})",
             )
         if requested.libc is not scan.libc:
             raise PolicyError(
                 wheel,
-                f"cannot repair a {scan.libc.value} wheel to {requested.base}_{requested.arch}",
+                f"can't repair wheel {scan.wheel.name} with {scan.libc.name} libc to a wheel"
+                f" targeting {requested.libc.name} (--plat {plat})",
             )
-        target = verdict.policies.find(f"{requested.base}_{requested.arch}")
+        target = verdict.policies.find(plat)
         if target is None:
-            raise PolicyError(wheel, f"no policy {requested.base}_{requested.arch}")
+            raise PolicyError(wheel, f"no policy named {plat!r} found")
     else:
         target = verdict.repair_overall()
         if target.is_linux:
@@ -102,9 +104,7 @@ def choose_target(audit: Audit, requested: RequestedPlatform | None) -> Policy:
     except PolicyError as error:
         if requested is None:
             family = verdict.policies.libc.family
-            reason = error.reason.replace(
-                f"cannot repair to {target.name}", f"no {family} tag is reachable"
-            )
+            reason = f"{error.reason} No {family} tag is reachable (--plat auto)."
             raise PolicyError(error.subject, reason) from None
         raise
     return target
@@ -119,22 +119,31 @@ def _check_reachable(audit: Audit, target: Policy) -> None:
     blocker, name = found[0], target.name
     if blocker.kind is BlockerKind.SYMBOLS:
         bad = offending_versions(audit, target, verdict.external[name].libs)
-        detail = "; ".join(bad) or verdict.sym.name
-        reason = f"too-recent versioned symbols ({detail}); build on an older toolchain"
+        detail = "; ".join(bad) or f"they need {verdict.sym.name}"
+        reason = (
+            "because of the presence of too-recent versioned symbols. You'll need to compile"
+            f" the wheel on an older toolchain. Too recent: {detail}."
+        )
     elif blocker.kind is BlockerKind.BLACKLIST:
         used = verdict.external[name].blacklist
-        listed = "; ".join(f"{lib}: {', '.join(s)}" for lib, s in used.items())
-        reason = f"depends on blacklisted symbols ({listed})"
+        listed = "; ".join(f"From {lib}: {', '.join(s)}" for lib, s in used.items())
+        reason = f"because it depends on black-listed symbols. {listed}."
     elif blocker.kind is BlockerKind.ISA:
         reason = (
-            f"depends on unsupported ISA extensions ({', '.join(blocker.names)});"
-            " see --disable-isa-ext-check"
+            "because it depends on unsupported ISA extensions."
+            f" Files: {', '.join(blocker.names)}; see --disable-isa-ext-check."
         )
     elif blocker.kind is BlockerKind.UCS2:
-        reason = "built against a UCS2 Python"
+        reason = (
+            "because it was compiled against a UCS2 build of Python. You'll need to compile"
+            " the wheel against a wide-unicode build of Python."
+        )
     else:
-        reason = "uses PyFPE_jbuf"
-    raise PolicyError(wheel, f"cannot repair to {name}: {reason}")
+        reason = (
+            "because it uses the PyFPE_jbuf function, which is not compatible with the"
+            " manylinux/musllinux tags."
+        )
+    raise PolicyError(wheel, f'cannot repair "{audit.scan.wheel.name}" to "{name}" ABI {reason}')
 
 
 def tags_to_write(audit: Audit, target: Policy, *, only_plat: bool) -> list[str]:
