@@ -48,6 +48,8 @@ class SearchPaths:
     """True when ``--ldpaths`` replaced the system part (and ``LD_LIBRARY_PATH``)."""
     ignored_env: tuple[str, ...] = ()
     """``LD_LIBRARY_PATH`` entries not searched because ``--ldpaths`` was given."""
+    cross_android: bool = False
+    """True for an Android wheel: only ``--ldpaths`` and ``AUDITWHEEL_LD_LIBRARY_PATH``."""
 
     def host(self, path: str) -> Path:
         """Where an absolute loader path lives on this machine."""
@@ -193,6 +195,7 @@ def load_search_paths(
         sysroot=sysroot,
         ldpaths_given=ldpaths is not None,
         ignored_env=library_path if ldpaths is not None else (),
+        cross_android=libc is Libc.ANDROID,
     )
 
 

@@ -32,6 +32,11 @@ def describe_header(header: ElfHeader | None) -> str:
 
 def search_hint(paths: SearchPaths) -> str:
     """Where to put the missing library's directory, for the search lists that were used."""
+    if paths.cross_android:
+        return (
+            "an Android wheel is cross-compiled: only --ldpaths and AUDITWHEEL_LD_LIBRARY_PATH"
+            " are searched, not LD_LIBRARY_PATH or the build machine's directories"
+        )
     if not paths.ldpaths_given:
         return "set LD_LIBRARY_PATH or AUDITWHEEL_LD_LIBRARY_PATH, or use --exclude"
     if paths.ignored_env:
