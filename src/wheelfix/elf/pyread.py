@@ -1,0 +1,152 @@
+"""Scan and resolve stages: ELF bytes -> :class:`~wheelfix.elf.model.ElfInfo` in pure Python.
+
+The audit (``show``, ``check`` and the audit half of ``repair``) reads every wheel ELF and every
+host library it resolves through here, with :mod:`struct` alone: no LIEF import (~0.4 s), and
+a large library costs a few table reads instead of a full LIEF model. The result is the one
+:func:`wheelfix.elf.lief_io.parse_info` computes, field for field, because LIEF 1.0's read
+rules are followed where they are not the loader's: program and section headers at their
+``sizeof`` stride, segments read until the first whose bytes leave the file, the first
+``PT_DYNAMIC`` up to its ``DT_NULL`` (at most 1000 entries), strings up to a NUL or the end of
+the file (never bounded by ``DT_STRSZ``), addresses mapped through the first ``PT_LOAD``
+whose memory range holds them, LIEF's dynamic-symbol count (cut to
+:func:`~wheelfix.elf.dynsyms.dynamic_symbol_count`, as ``lief_io`` does), notes from
+``PT_NOTE`` segments and ``SHT_NOTE`` sections. The tables live in :mod:`.pyread_tables`.
+
+Corrupt input raises :class:`~wheelfix.errors.InvalidElfError` with a one-line reason, with
+the same messages as ``lief_io`` where both refuse a file; no other exception leaves here.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from wheelfix.elf.dynsyms import dynamic_symbol_count
+from wheelfix.elf.model import ElfInfo, Soname
+from wheelfix.elf.pyread_tables import (
+    DT_AUXILIARY,
+    DT_FILTER,
+    DT_NEEDED,
+    DT_RPATH,
+    DT_RUNPATH,
+    DT_SONAME,
+    Image,
+    Segment,
+    Undecodable,
+    dynamic_symbols,
+    version_definitions,
+    version_requirements,
+    x86_isa_needed,
+)
+from wheelfix.elf.structs import ElfHeader, read_header
+from wheelfix.errors import InvalidElfError
+
+__all__ = ["parse_info"]
+
+_PT_DYNAMIC = 2
+_PYFPE_SYMBOLS = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
+_EXTENSION_PREFIXES = ("PyInit_", "_cffi_pypyinit_", "init")
+_STB_WEAK = 2
+_STT_FUNC = 2
+
+
+def parse_info(data: bytes, name: str) -> ElfInfo:
+    """Read everything the audit needs from one ELF file's bytes (no LIEF)."""
+    header = read_header(data, name)
+    dynamic = _first_dynamic_by_phentsize(data, header)
+    if dynamic is not None and dynamic[0] + dynamic[1] > len(data):
+        raise InvalidElfError(name, "PT_DYNAMIC lies outside the file")
+    try:
+        image = Image.open(data, header)
+        if dynamic is not None and dynamic[1] > 0 and not image.dynamic:
+            raise InvalidElfError(name, "the dynamic section cannot be parsed")
+        return _info(image, header, dynamic_symbol_count(data))
+    except Undecodable as exc:
+        raise InvalidElfError(name, "corrupt dynamic tables (UnicodeDecodeError)") from exc
+    except (struct.error, ValueError, IndexError, OverflowError, MemoryError) as exc:
+        raise InvalidElfError(name, f"corrupt dynamic tables ({type(exc).__name__})") from exc
+
+
+def _first_dynamic_by_phentsize(data: bytes, header: ElfHeader) -> tuple[int, int] | None:
+    """The first PT_DYNAMIC's (offset, filesz), walking e_phnum entries of e_phentsize."""
+    end = "<" if header.little_endian else ">"
+    if header.elf_class == 64:
+        e_phoff = struct.unpack_from(end + "Q", data, 32)[0]
+        e_phentsize, e_phnum = struct.unpack_from(end + "HH", data, 54)
+        fmt, off_idx, size_idx = end + "IIQQQQQQ", 2, 5
+    else:
+        e_phoff = struct.unpack_from(end + "I", data, 28)[0]
+        e_phentsize, e_phnum = struct.unpack_from(end + "HH", data, 42)
+        fmt, off_idx, size_idx = end + "IIIIIIII", 1, 4
+    for index in range(e_phnum):
+        fields = struct.unpack_from(fmt, data, e_phoff + index * e_phentsize)
+        if fields[0] == _PT_DYNAMIC:
+            return int(fields[off_idx]), int(fields[size_idx])
+    return None
+
+
+def _info(image: Image, header: ElfHeader, symbol_count: int | None) -> ElfInfo:
+    entries = image.dynamic
+    strtab = image.dynstr_offset()
+
+    def names(tag: int) -> tuple[Soname, ...]:
+        return tuple(Soname(image.string(strtab + value)) for t, value in entries if t == tag)
+
+    def first(tag: int) -> str | None:
+        for t, value in entries:
+            if t == tag:
+                return image.string(strtab + value)
+        return None
+
+    soname = first(DT_SONAME)
+    rpath = first(DT_RPATH)
+    runpath = first(DT_RUNPATH)
+    undefined: set[str] = set()
+    inits: set[str] = set()
+    ucs2 = pyfpe = False
+    symbols = dynamic_symbols(image, strtab)
+    for sym_name, info, shndx in symbols[:symbol_count]:
+        if not sym_name:
+            continue
+        is_func = info & 0xF == _STT_FUNC
+        if shndx == 0:
+            if info >> 4 != _STB_WEAK:
+                undefined.add(sym_name)
+            ucs2 = ucs2 or (sym_name.startswith("PyUnicodeUCS2_") and is_func)
+            pyfpe = pyfpe or sym_name in _PYFPE_SYMBOLS
+        elif is_func and sym_name.startswith(_EXTENSION_PREFIXES):
+            inits.add(sym_name)
+    return ElfInfo(
+        header=header,
+        interpreter=image.interpreter(),
+        needed=names(DT_NEEDED),
+        soname=Soname(soname) if soname is not None else None,
+        rpath=_split_path(rpath),
+        runpath=_split_path(runpath),
+        version_requirements=tuple(
+            (Soname(file), versions) for file, versions in version_requirements(image, strtab)
+        ),
+        version_definitions=version_definitions(image, strtab),
+        undefined_symbols=frozenset(undefined),
+        init_symbols=frozenset(inits),
+        uses_pyfpe=pyfpe,
+        uses_ucs2=ucs2,
+        x86_isa_needed=x86_isa_needed(image, header),
+        has_dynamic=bool(entries),
+        filtees=names(DT_FILTER),
+        auxiliaries=names(DT_AUXILIARY),
+    )
+
+
+def _split_path(value: str | None) -> tuple[str, ...]:
+    """An RPATH/RUNPATH string split as LIEF splits it (``getline`` on ``:``)."""
+    if value is None:
+        return ()
+    parts = value.split(":")
+    if parts[-1] == "":  # getline yields no token after a trailing delimiter
+        parts.pop()
+    return tuple(parts)
+
+
+def segments_of(data: bytes, name: str) -> tuple[Segment, ...]:
+    """The program headers LIEF would keep for ``data`` (for tests and diagnostics)."""
+    return Image.open(data, read_header(data, name)).segments
