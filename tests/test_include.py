@@ -305,3 +305,22 @@ def test_json_report_marks_the_included_library(built: Built, tmp_path: Path) ->
     # The plugin's symbol versions were counted: PLUGDEP_1.0 is no glibc version, so the
     # wheel keeps the best tag its own glibc versions allow.
     assert any(tag.startswith("cp") and "manylinux" in tag for tag in wheel["tags_after"])
+
+
+def test_the_repaired_wheel_passes_check(built: Built, tmp_path: Path) -> None:
+    proc = _repair(built.wheel, tmp_path / "out", "--include", PLUGIN, libs=built.libs)
+    assert proc.returncode == 0, proc.stderr
+    shutil.rmtree(built.libs)
+    check = run_wheelfix("check", proc.stdout.strip())
+    assert check.returncode == 0, check.stderr
+
+
+def test_a_whitelisted_include_is_not_grafted(built: Built, tmp_path: Path) -> None:
+    proc = _repair(built.wheel, tmp_path / "out", "--include", "libz.so.1")
+    if proc.returncode == 9:
+        pytest.skip("no libz.so.1 on this machine")
+    assert proc.returncode == 0, proc.stderr
+    assert "libz.so.1 is on the manylinux_" in proc.stderr
+    assert "whitelist (every such system provides it), so it is not grafted" in proc.stderr
+    with zipfile.ZipFile(proc.stdout.strip()) as archive:
+        assert not [n for n in archive.namelist() if n.startswith("plugged.libs/")]

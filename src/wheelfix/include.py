@@ -134,12 +134,12 @@ def _by_soname(
     request: str, paths: SearchPaths, scan: ScanResult, cache: LibraryCache
 ) -> ResolvedLibrary:
     """Where the emulated loader finds soname ``request`` (no --exclude, no never-graft)."""
+    if LIBPYTHON_RE.match(request):
+        raise PolicyError(request, "--include: libpython is never grafted into a wheel")
     lookup = Resolver((), scan.arch, paths, cache=cache)
     header = scan.elves[0].info.header
     tree = lookup.tree(FileRoot(request, _caller(Soname(request), header)), HostDir("/"))
     found = tree.libraries.get(Soname(request))
-    if LIBPYTHON_RE.match(request):
-        raise PolicyError(request, "--include: libpython is never grafted into a wheel")
     if found is None or found.realpath is None or found.info is None:
         raise LibraryNotFoundError(
             request,
@@ -181,6 +181,8 @@ def resolve_includes(
     ``exclude`` and the never-graft list apply to the included libraries' dependencies; the
     included library itself is grafted because it was asked for (a driver with a warning).
     """
+    if not requests:
+        return {}
     header = scan.elves[0].info.header
     found: dict[Path, tuple[str, Soname, ResolvedLibrary]] = {}
     for request in dict.fromkeys(requests):
