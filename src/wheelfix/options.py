@@ -2,7 +2,7 @@
 
 Every stage reads its settings from these frozen values; none of them imports the pipeline.
 ``None`` for the environment means the host's (``os.environ``), for the parser the default
-in-process LIEF parser.
+pure-Python reader (``elf/pyread.py``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class AuditOptions:
     max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED
     """Zip-bomb guard: the most uncompressed bytes a wheel (or one input file) may hold."""
     parse: ElfParser | None = None
-    """How ELF bytes are parsed; None: in-process LIEF (swappable for an isolated parser)."""
+    """How ELF bytes are parsed; None: the pure-Python ``elf.pyread`` (no LIEF import)."""
     graft_anyway: Sequence[str] = ()
     """``--graft-anyway`` globs: sonames on the never-graft list (GPU and display drivers,
     ``data/never_graft.json``) that are grafted all the same."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from wheelfix.cache import GraftCache
+from wheelfix.elf.pyread import parse_info
 from wheelfix.errors import (
     CheckFailedError,
     InvalidElfError,
@@ -60,9 +61,7 @@ from wheelfix.writer import WheelWriter
 def _parser(options: AuditOptions) -> ElfParser:
     if options.parse is not None:
         return options.parse
-    from wheelfix.elf.lief_io import parse_info  # LIEF is imported once ELF bytes are read
-
-    return parse_info
+    return parse_info  # pure Python: the audit never imports LIEF
 
 
 def open_wheel(path: Path, options: AuditOptions) -> WheelReader:

@@ -138,7 +138,7 @@ class LibraryCache:
 
     def _parser(self) -> Callable[[bytes, str], ElfInfo]:
         if self._parse is None:
-            from wheelfix.elf.lief_io import parse_info  # LIEF only once a library is read
+            from wheelfix.elf.pyread import parse_info  # pure Python, no LIEF
 
             self._parse = parse_info
         return self._parse

@@ -30,7 +30,7 @@ class ScannedElf:
     member: Member
     """The archive member."""
     info: ElfInfo
-    """Dynamic information read by LIEF."""
+    """Dynamic information read from its bytes (``elf.pyread``)."""
     python_version: int | None
     """3 or 2 when the file is a Python extension for the module its name gives, else None."""
 

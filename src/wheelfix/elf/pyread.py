@@ -10,7 +10,8 @@ rules are followed where they are not the loader's: program and section headers 
 the file (never bounded by ``DT_STRSZ``), addresses mapped through the first ``PT_LOAD``
 whose memory range holds them, LIEF's dynamic-symbol count (cut to
 :func:`~wheelfix.elf.dynsyms.dynamic_symbol_count`, as ``lief_io`` does), notes from
-``PT_NOTE`` segments and ``SHT_NOTE`` sections. The tables live in :mod:`.pyread_tables`.
+``PT_NOTE`` segments and ``SHT_NOTE`` sections. The tables live in :mod:`.pyread_tables`
+and :mod:`.pyread_symbols`.
 
 Corrupt input raises :class:`~wheelfix.errors.InvalidElfError` with a one-line reason, with
 the same messages as ``lief_io`` where both refuse a file; no other exception leaves here.
@@ -22,6 +23,7 @@ import struct
 
 from wheelfix.elf.dynsyms import dynamic_symbol_count
 from wheelfix.elf.model import ElfInfo, Soname
+from wheelfix.elf.pyread_symbols import dynamic_symbols
 from wheelfix.elf.pyread_tables import (
     DT_AUXILIARY,
     DT_FILTER,
@@ -30,9 +32,7 @@ from wheelfix.elf.pyread_tables import (
     DT_RUNPATH,
     DT_SONAME,
     Image,
-    Segment,
     Undecodable,
-    dynamic_symbols,
     version_definitions,
     version_requirements,
     x86_isa_needed,
@@ -44,7 +44,7 @@ __all__ = ["parse_info"]
 
 _PT_DYNAMIC = 2
 _PYFPE_SYMBOLS = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
-_EXTENSION_PREFIXES = ("PyInit_", "_cffi_pypyinit_", "init")
+_EXTENSION_PREFIXES = (b"PyInit_", b"_cffi_pypyinit_", b"init")
 _STB_WEAK = 2
 _STT_FUNC = 2
 
@@ -103,18 +103,18 @@ def _info(image: Image, header: ElfHeader, symbol_count: int | None) -> ElfInfo:
     undefined: set[str] = set()
     inits: set[str] = set()
     ucs2 = pyfpe = False
-    symbols = dynamic_symbols(image, strtab)
-    for sym_name, info, shndx in symbols[:symbol_count]:
-        if not sym_name:
+    for raw, info, shndx in dynamic_symbols(image, strtab)[:symbol_count]:
+        if not raw:
             continue
         is_func = info & 0xF == _STT_FUNC
         if shndx == 0:
+            sym_name = raw.decode("utf-8")
             if info >> 4 != _STB_WEAK:
                 undefined.add(sym_name)
-            ucs2 = ucs2 or (sym_name.startswith("PyUnicodeUCS2_") and is_func)
+            ucs2 = ucs2 or (is_func and sym_name.startswith("PyUnicodeUCS2_"))
             pyfpe = pyfpe or sym_name in _PYFPE_SYMBOLS
-        elif is_func and sym_name.startswith(_EXTENSION_PREFIXES):
-            inits.add(sym_name)
+        elif is_func and raw.startswith(_EXTENSION_PREFIXES):
+            inits.add(raw.decode("utf-8"))
     return ElfInfo(
         header=header,
         interpreter=image.interpreter(),
@@ -145,8 +145,3 @@ def _split_path(value: str | None) -> tuple[str, ...]:
     if parts[-1] == "":  # getline yields no token after a trailing delimiter
         parts.pop()
     return tuple(parts)
-
-
-def segments_of(data: bytes, name: str) -> tuple[Segment, ...]:
-    """The program headers LIEF would keep for ``data`` (for tests and diagnostics)."""
-    return Image.open(data, read_header(data, name)).segments

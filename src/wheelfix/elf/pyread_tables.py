@@ -1,8 +1,8 @@
 """Scan and resolve stages: the ELF tables :mod:`wheelfix.elf.pyread` reads, as LIEF 1.0 reads them.
 
 :class:`Image` is the file as LIEF's parser sees it (segments, sections, the dynamic table,
-strings, address mapping); the functions below read the dynamic symbols, the version
-requirements and definitions and the GNU property notes from it. Every read is bounded by
+strings, address mapping); the functions below read the version requirements and
+definitions and the GNU property notes from it (the dynamic symbols: :mod:`.pyread_symbols`). Every read is bounded by
 the file; a table that runs off the end stops where LIEF stops. Pure :mod:`struct` (and
 :mod:`array` for the long tables), no I/O.
 """
@@ -10,8 +10,6 @@ the file; a table that runs off the end stops where LIEF stops. Pure :mod:`struc
 from __future__ import annotations
 
 import struct
-import sys
-from array import array
 from dataclasses import dataclass
 
 from wheelfix.elf.structs import EM_386, EM_X86_64, ElfHeader
@@ -26,7 +24,7 @@ __all__ = [
     "Image",
     "Segment",
     "Undecodable",
-    "dynamic_symbols",
+    "decode",
     "version_definitions",
     "version_requirements",
     "x86_isa_needed",
@@ -40,18 +38,16 @@ DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFE, 0x6FFFFFFF
 DT_AUXILIARY, DT_FILTER = 0x7FFFFFFD, 0x7FFFFFFF
 
 _PT_LOAD, _PT_DYNAMIC, _PT_INTERP, _PT_NOTE = 1, 2, 3, 4
-_SHT_STRTAB, _SHT_NOTE, _SHT_DYNSYM = 3, 7, 11
+_SHT_STRTAB, _SHT_NOTE = 3, 7
 _NB_MAX_SEGMENTS = 10000
 _MAX_SEGMENT_SIZE = 3 << 30
 _NB_MAX_DYNAMIC_ENTRIES = 1000
-_NB_MAX_SYMBOLS = 1000000
-_DELTA_NB_SYMBOLS = 3000
+_NB_MAX_VERNEED = 1000000
 _MAX_NOTE_DESCRIPTION = 1 << 20
 _NOTE_ERROR_THRESHOLD = 6
 _U32 = 0xFFFFFFFF
 _U64 = 0xFFFFFFFFFFFFFFFF
 _VERSION_BUDGET = 1 << 20  # version entries read per file: real files have a few dozen
-_ODD = bytes(i & 1 for i in range(256))
 
 _NT_GNU_PROPERTY_TYPE_0 = 5
 _GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
@@ -239,132 +235,6 @@ def _dynamic_entries(
     return tuple(st.unpack_from(data, segment.offset + i * st.size) for i in range(count))
 
 
-# --------------------------------------------------------------------------- symbols
-
-
-def dynamic_symbols(image: Image, strtab: int) -> list[tuple[str, int, int]]:
-    """(name, st_info, st_shndx) of the dynamic symbols LIEF reads, in table order."""
-    table, syment = image.get(DT_SYMTAB), image.get(DT_SYMENT)
-    if table is None or syment is None:
-        return []
-    offset = image.to_offset(table)
-    if offset is None or strtab == 0:
-        return []
-    count = _lief_symbol_count(image)
-    st = struct.Struct(image.endian + ("IBBHQQ" if image.is64 else "IIIBBH"))
-    available = max(0, (len(image.data) - offset) // st.size) if offset <= len(image.data) else 0
-    count = min(count, available)
-    symbols: list[tuple[str, int, int]] = []
-    region = image.data[offset : offset + count * st.size]
-    for fields in st.iter_unpack(region):
-        if image.is64:
-            st_name, st_info, _other, shndx = fields[0], fields[1], fields[2], fields[3]
-        else:
-            st_name, st_info, _other, shndx = fields[0], fields[3], fields[4], fields[5]
-        name = image.string(strtab + st_name) if st_name > 0 else ""
-        symbols.append((name, st_info, shndx))
-    return symbols
-
-
-def _lief_symbol_count(image: Image) -> int:
-    """LIEF's DYNSYM_COUNT.AUTO: relocations, the SHT_DYNSYM section and the hash tables."""
-    nb_reloc = _count_from_relocations(image)
-    nb_section = _count_from_section(image)
-    nb_hash = _count_from_hash(image)
-    if nb_hash > 0 and nb_section == nb_hash:
-        return nb_hash
-    candidate = nb_reloc
-    if nb_reloc < nb_section < _NB_MAX_SYMBOLS and nb_section - nb_reloc < _DELTA_NB_SYMBOLS:
-        candidate = nb_section
-    if nb_hash == 0:
-        return candidate
-    if candidate < nb_hash < _NB_MAX_SYMBOLS and nb_hash - candidate < _DELTA_NB_SYMBOLS:
-        candidate = nb_hash
-    return candidate
-
-
-def _count_from_section(image: Image) -> int:
-    symsize = 24 if image.is64 else 16
-    for section in image.sections:
-        if section.sh_type == _SHT_DYNSYM:
-            return (section.size // symsize) & _U32
-    return 0
-
-
-def _count_from_relocations(image: Image) -> int:
-    rela, rel = (24, 16) if image.is64 else (12, 8)
-    tables = [(DT_RELA, DT_RELASZ, rela), (DT_REL, DT_RELSZ, rel)]
-    pltrel = image.get(DT_PLTREL)
-    uses_rela = pltrel == DT_RELA if pltrel is not None else image.is64
-    tables.append((DT_JMPREL, DT_PLTRELSZ, rela if uses_rela else rel))
-    count = 0
-    for address_tag, size_tag, entsize in tables:
-        address, size = image.get(address_tag), image.get(size_tag)
-        if address is None or size is None:
-            continue
-        offset = image.to_offset(address)
-        if offset is not None:
-            count = max(count, _max_symbol_index(image, offset, size, entsize) + 1 & _U32)
-    return count
-
-
-def _max_symbol_index(image: Image, offset: int, size: int, entsize: int) -> int:
-    """The largest ELF_R_SYM over the relocation entries that fit in the file."""
-    data = image.data
-    entries = min((size // entsize) & _U32, max(0, (len(data) - offset) // entsize))
-    if offset > len(data) or entries <= 0:
-        return 0
-    words = array("I")
-    words.frombytes(data[offset : offset + entries * entsize])
-    if (image.endian == "<") != (sys.byteorder == "little"):
-        words.byteswap()
-    per_entry = entsize // 4
-    if image.is64:  # r_info is the second 8-byte word; the symbol is its high half
-        return max(words[(3 if image.endian == "<" else 2) :: per_entry])
-    return max(words[1::per_entry]) >> 8
-
-
-def _count_from_hash(image: Image) -> int:
-    if image.get(DT_HASH) is not None:
-        offset = image.to_offset(image.get(DT_HASH) or 0)
-        if offset is None:
-            return 0
-        nchain = image.unpack("I", offset + 4)
-        return nchain[0] if nchain is not None else 0
-    if image.get(DT_GNU_HASH) is not None:
-        offset = image.to_offset(image.get(DT_GNU_HASH) or 0)
-        return _gnu_hash_count(image, offset) if offset is not None else 0
-    return 0
-
-
-def _gnu_hash_count(image: Image, offset: int) -> int:
-    head = image.unpack("III", offset)
-    if head is None:
-        return 0
-    nbuckets, symndx, maskwords = head
-    if maskwords & (maskwords - 1):  # LIEF 1.0 takes any power of two (4096 in libLLVM)
-        return 0
-    data = image.data
-    pos = offset + 16 + (8 if image.is64 else 4) * maskwords
-    readable = min(nbuckets, max(0, (len(data) - pos) // 4)) if pos <= len(data) else 0
-    buckets = array("I")
-    buckets.frombytes(data[pos : pos + 4 * readable])
-    if (image.endian == "<") != (sys.byteorder == "little"):
-        buckets.byteswap()
-    max_bucket = max(buckets, default=0)
-    if max_bucket == 0:
-        return 0
-    pos += 4 * readable + 4 * ((max_bucket - symndx) & _U32)
-    if pos + 4 > len(data):
-        return 0
-    low = 0 if image.endian == "<" else 3  # the byte holding each word's low bit
-    stop = pos + (len(data) - pos) // 4 * 4
-    last = data[pos + low : stop : 4].translate(_ODD).find(1)
-    if last < 0:
-        return 0
-    return (max_bucket + last + 1) & _U32
-
-
 # --------------------------------------------------------------------------- versions
 
 
@@ -379,7 +249,7 @@ def version_requirements(image: Image, strtab: int) -> tuple[tuple[str, tuple[st
     found: list[tuple[str, tuple[str, ...]]] = []
     budget = _VERSION_BUDGET
     entry = 0
-    for _ in range(min(_NB_MAX_SYMBOLS, number & _U32)):
+    for _ in range(min(_NB_MAX_VERNEED, number & _U32)):
         header = image.unpack("HHIII", base + entry)
         if header is None:
             break

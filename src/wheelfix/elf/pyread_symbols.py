@@ -1,0 +1,171 @@
+"""Scan and resolve stages: the dynamic symbols of an :class:`~.pyread_tables.Image`, as LIEF reads them.
+
+LIEF 1.0 counts ``.dynsym`` entries itself (``DYNSYM_COUNT.AUTO``: the relocation tables, the
+``SHT_DYNSYM`` section and the hash tables, reconciled with its own thresholds) and reads
+that many; :mod:`wheelfix.elf.pyread` then cuts the list to the true count, as ``lief_io``
+does. Both steps are reproduced here so the two readers agree on every file. Pure
+:mod:`struct` and :mod:`array`, no I/O.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from array import array
+
+from wheelfix.elf.pyread_tables import (
+    DT_GNU_HASH,
+    DT_HASH,
+    DT_JMPREL,
+    DT_PLTREL,
+    DT_PLTRELSZ,
+    DT_REL,
+    DT_RELA,
+    DT_RELASZ,
+    DT_RELSZ,
+    DT_SYMENT,
+    DT_SYMTAB,
+    Image,
+    decode,
+)
+
+__all__ = ["dynamic_symbols"]
+
+_SHT_DYNSYM = 11
+_NB_MAX_SYMBOLS = 1000000
+_DELTA_NB_SYMBOLS = 3000
+_U32 = 0xFFFFFFFF
+_ODD = bytes(i & 1 for i in range(256))
+
+
+def dynamic_symbols(image: Image, strtab: int) -> list[tuple[bytes, int, int]]:
+    """(raw name, st_info, st_shndx) of the dynamic symbols LIEF reads, in table order.
+
+    Every name is checked to be UTF-8 at once (LIEF's bindings refuse any other name)."""
+    table, syment = image.get(DT_SYMTAB), image.get(DT_SYMENT)
+    if table is None or syment is None:
+        return []
+    offset = image.to_offset(table)
+    if offset is None or strtab == 0:
+        return []
+    data = image.data
+    size = len(data)
+    st = struct.Struct(image.endian + ("IBBH" if image.is64 else "IIIBBH"))
+    entsize = 24 if image.is64 else 16
+    available = max(0, (size - offset) // entsize) if offset <= size else 0
+    count = min(_lief_symbol_count(image), available)
+    region = data[offset : offset + count * entsize]
+    if image.is64:
+        fields = [st.unpack_from(region, at) for at in range(0, len(region), entsize)]
+    else:
+        fields = [(f[0], f[3], f[4], f[5]) for f in st.iter_unpack(region)]
+    symbols: list[tuple[bytes, int, int]] = []
+    find = data.find
+    for st_name, st_info, _other, shndx in fields:
+        raw = b""
+        at = strtab + st_name
+        if st_name > 0 and at < size:
+            nul = find(b"\0", at)
+            raw = data[at:nul] if nul >= 0 else data[at : size - 1]
+        symbols.append((raw, st_info, shndx))
+    decode(b"\0".join(raw for raw, _i, _s in symbols))
+    return symbols
+
+
+def _lief_symbol_count(image: Image) -> int:
+    """LIEF's DYNSYM_COUNT.AUTO: relocations, the SHT_DYNSYM section and the hash tables."""
+    nb_reloc = _count_from_relocations(image)
+    nb_section = _count_from_section(image)
+    nb_hash = _count_from_hash(image)
+    if nb_hash > 0 and nb_section == nb_hash:
+        return nb_hash
+    candidate = nb_reloc
+    if nb_reloc < nb_section < _NB_MAX_SYMBOLS and nb_section - nb_reloc < _DELTA_NB_SYMBOLS:
+        candidate = nb_section
+    if nb_hash == 0:
+        return candidate
+    if candidate < nb_hash < _NB_MAX_SYMBOLS and nb_hash - candidate < _DELTA_NB_SYMBOLS:
+        candidate = nb_hash
+    return candidate
+
+
+def _count_from_section(image: Image) -> int:
+    symsize = 24 if image.is64 else 16
+    for section in image.sections:
+        if section.sh_type == _SHT_DYNSYM:
+            return (section.size // symsize) & _U32
+    return 0
+
+
+def _count_from_relocations(image: Image) -> int:
+    rela, rel = (24, 16) if image.is64 else (12, 8)
+    tables = [(DT_RELA, DT_RELASZ, rela), (DT_REL, DT_RELSZ, rel)]
+    pltrel = image.get(DT_PLTREL)
+    uses_rela = pltrel == DT_RELA if pltrel is not None else image.is64
+    tables.append((DT_JMPREL, DT_PLTRELSZ, rela if uses_rela else rel))
+    count = 0
+    for address_tag, size_tag, entsize in tables:
+        address, size = image.get(address_tag), image.get(size_tag)
+        if address is None or size is None:
+            continue
+        offset = image.to_offset(address)
+        if offset is not None:
+            count = max(count, _max_symbol_index(image, offset, size, entsize) + 1 & _U32)
+    return count
+
+
+def _max_symbol_index(image: Image, offset: int, size: int, entsize: int) -> int:
+    """The largest ELF_R_SYM over the relocation entries that fit in the file."""
+    data = image.data
+    entries = min((size // entsize) & _U32, max(0, (len(data) - offset) // entsize))
+    if offset > len(data) or entries <= 0:
+        return 0
+    words = array("I")
+    words.frombytes(data[offset : offset + entries * entsize])
+    if (image.endian == "<") != (sys.byteorder == "little"):
+        words.byteswap()
+    per_entry = entsize // 4
+    if image.is64:  # r_info is the second 8-byte word; the symbol is its high half
+        return max(words[(3 if image.endian == "<" else 2) :: per_entry])
+    return max(words[1::per_entry]) >> 8
+
+
+def _count_from_hash(image: Image) -> int:
+    if image.get(DT_HASH) is not None:
+        offset = image.to_offset(image.get(DT_HASH) or 0)
+        if offset is None:
+            return 0
+        nchain = image.unpack("I", offset + 4)
+        return nchain[0] if nchain is not None else 0
+    if image.get(DT_GNU_HASH) is not None:
+        offset = image.to_offset(image.get(DT_GNU_HASH) or 0)
+        return _gnu_hash_count(image, offset) if offset is not None else 0
+    return 0
+
+
+def _gnu_hash_count(image: Image, offset: int) -> int:
+    head = image.unpack("III", offset)
+    if head is None:
+        return 0
+    nbuckets, symndx, maskwords = head
+    if maskwords & (maskwords - 1):  # LIEF 1.0 takes any power of two (4096 in libLLVM)
+        return 0
+    data = image.data
+    pos = offset + 16 + (8 if image.is64 else 4) * maskwords
+    readable = min(nbuckets, max(0, (len(data) - pos) // 4)) if pos <= len(data) else 0
+    buckets = array("I")
+    buckets.frombytes(data[pos : pos + 4 * readable])
+    if (image.endian == "<") != (sys.byteorder == "little"):
+        buckets.byteswap()
+    max_bucket = max(buckets, default=0)
+    if max_bucket == 0:
+        return 0
+    pos += 4 * readable + 4 * ((max_bucket - symndx) & _U32)
+    if pos + 4 > len(data):
+        return 0
+    low = 0 if image.endian == "<" else 3  # the byte holding each word's low bit
+    stop = pos + (len(data) - pos) // 4 * 4
+    last = data[pos + low : stop : 4].translate(_ODD).find(1)
+    if last < 0:
+        return 0
+    return (max_bucket + last + 1) & _U32
