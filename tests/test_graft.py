@@ -43,8 +43,8 @@ BAR = host_lib("libbar.so.1", elf_info(("libc.so.6",)))
 CHAIN = (FOO, LIBC, BAR)
 LIBPYTHON = ResolvedLibrary(Soname("libpython3.11.so.1.0"), None, None, None, "libpython")
 LIBPYTHON_WARNING = (
-    "{}: removing the DT_NEEDED entry libpython3.11.so.1.0 (linking with libpython is"
-    " forbidden in manylinux/musllinux wheels)"
+    "Removing libpython3.11.so.1.0 dependency from {}. Linking with libpython is forbidden"
+    " for manylinux/musllinux wheels."
 )
 
 

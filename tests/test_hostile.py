@@ -499,7 +499,7 @@ def test_grafted_library_loses_its_libpython_needed(builder: _Builder, tmp_path:
     proc = run_wheelfix("repair", wheel, "-w", tmp_path / "out", ld_library_path=[libs])
     assert proc.returncode == 0, proc.stderr
     out = Path(proc.stdout.strip())
-    assert f"removing the DT_NEEDED entry {fake.name}" in proc.stderr
+    assert f"Removing {fake.name} dependency from" in proc.stderr
     unpacked = tmp_path / "unpacked"
     with zipfile.ZipFile(out) as archive:
         archive.extractall(unpacked)

@@ -71,7 +71,8 @@ def test_wheel_arch(platforms: tuple[str, ...], expected: str | None) -> None:
         ),
         (
             ("manylinux_2_17_x86_64", "manylinux_2_17_aarch64"),
-            "demo.whl: platform tags name several architectures: ['aarch64', 'x86_64']",
+            "demo.whl: wheels with multiple architectures are not supported,"
+            " got ['aarch64', 'x86_64']",
         ),
     ],
 )

@@ -54,7 +54,8 @@ ELIMINATE_SYMBOLS = (
 )
 PYFPE = (
     "This wheel uses the PyFPE_jbuf function, which is not compatible with the"
-    " manylinux/musllinux tags."
+    " manylinux/musllinux tags. (see https://www.python.org/dev/peps/pep-0513/"
+    "#fpectl-builds-vs-no-fpectl-builds)"
 )
 UCS2 = (
     "This wheel is compiled against a narrow unicode (UCS2) version of Python, which is not"
@@ -162,7 +163,7 @@ EXTERNAL_UPGRADES = [
             False,
             [
                 CONSISTENT.format("linux_x86_64"),
-                f"This wheel depends on unsupported ISA extensions: {EXT}.",
+                f"This wheel depends on unsupported ISA extensions. Files: {EXT}.",
             ],
         ),
         ("pyfpe", False, [CONSISTENT.format("linux_x86_64"), PYFPE]),

@@ -25,7 +25,7 @@ from wheelfix.exits import errors_reported
 from wheelfix.options import AuditOptions, RepairOptions
 from wheelfix.progress import StatusRenderer, WheelSummary
 from wheelfix.repair_report import WheelReport, dump_report, report_document
-from wheelfix.report import excluded_lines
+from wheelfix.report import eligible_line, excluded_lines
 from wheelfix.rewrite import RepairSession
 
 __all__ = ["run_repairs"]
@@ -70,6 +70,11 @@ def _repair_one(
     grafted = result.plan.grafted if result.plan is not None else ()
     for line in excluded_lines(result.audit.trees.values() if result.audit else ()):
         status.line(line)  # auditwheel's "Excluding <soname>", also on a pipe
+    if result.audit is not None and result.target is not None:
+        plat, only = repair_opts.plat, repair_opts.only_plat
+        eligible = eligible_line(result.audit, result.target, plat, only_plat=only)
+        if eligible is not None:
+            status.line(eligible)
     for library in grafted:
         kept = " (--include: file name and SONAME kept)" if library.included else ""
         status.line(f"grafted {library.original} ({library.source}) as {library.member}{kept}")

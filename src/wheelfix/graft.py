@@ -227,8 +227,8 @@ def _libpython(needed: tuple[Soname, ...], target: Policy) -> tuple[Soname, ...]
 
 def _libpython_warning(path: str, name: str) -> str:
     return (
-        f"{path}: removing the DT_NEEDED entry {name} (linking with"
-        " libpython is forbidden in manylinux/musllinux wheels)"
+        f"Removing {name} dependency from {path}. Linking with libpython is forbidden for"
+        " manylinux/musllinux wheels."
     )
 
 

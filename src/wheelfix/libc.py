@@ -99,7 +99,7 @@ def wheel_arch(platforms: Iterable[str], wheel: str) -> str | None:
         arches.add(arch)
     if len(arches) > 1:
         raise InvalidWheelError(
-            wheel, f"platform tags name several architectures: {sorted(arches)}"
+            wheel, f"wheels with multiple architectures are not supported, got {sorted(arches)}"
         )
     return next(iter(arches), None)
 

@@ -14,9 +14,11 @@ from typing import Any
 
 from wheelfix.elf import ElfHeader, Soname
 from wheelfix.errors import WheelfixError
+from wheelfix.policy import Policy
 from wheelfix.policy.evaluate import Verdict
 from wheelfix.resolve import ElfTree
-from wheelfix.results import CheckResult
+from wheelfix.results import Audit, CheckResult
+from wheelfix.target import tags_to_write
 
 SCHEMA_VERSION = 1
 
@@ -99,7 +101,8 @@ def show_text(wheel: str, verdict: Verdict, *, verbose: bool = False) -> str:
         (
             verdict.pyfpe == linux,
             "This wheel uses the PyFPE_jbuf function, which is not compatible"
-            " with the manylinux/musllinux tags.",
+            " with the manylinux/musllinux tags. (see https://www.python.org/dev/peps/pep-0513/"
+            "#fpectl-builds-vs-no-fpectl-builds)",
         ),
         (
             verdict.ucs == linux,
@@ -108,7 +111,7 @@ def show_text(wheel: str, verdict: Verdict, *, verbose: bool = False) -> str:
         ),
         (
             verdict.machine == linux,
-            "This wheel depends on unsupported ISA extensions: "
+            "This wheel depends on unsupported ISA extensions. Files: "
             + ", ".join(verdict.isa_offenders)
             + ".",
         ),
@@ -183,6 +186,20 @@ def _upgrades_text(verdict: Verdict) -> list[str]:
         for lib, symbols in blacklisted.items():
             out.append(_paragraph(f"From {lib}: " + ", ".join(symbols)))
     return out
+
+
+def eligible_line(audit: Audit, target: Policy, plat: str, *, only_plat: bool) -> str | None:
+    """auditwheel's note when an explicit ``--plat`` is below what the repaired wheel meets
+    (repair then writes the better tag too); None otherwise."""
+    if plat == "auto" or only_plat:
+        return None
+    best = tags_to_write(audit, target, only_plat=False)[0]
+    if best == target.name:
+        return None
+    return (
+        "Wheel is eligible for a higher priority tag. You requested"
+        f" {target.name} but I have found this wheel is eligible for {best}."
+    )
 
 
 def excluded_lines(trees: Iterable[ElfTree]) -> list[str]:
