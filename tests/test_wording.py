@@ -22,6 +22,10 @@ Deliberate differences in the sentences that wheelfix does print:
   the sentence; wheelfix lists them on the same line (one line per error).
 - ``cannot access <path>. No such file`` (show, repair) and ``No such file or directory``
   (lddtree): wheelfix says ``<path>: No such file or directory`` for every command.
+- ``couldn't detect libc for python extension``: auditwheel takes glibc from an extension
+  named ``*-linux-gnu.so`` (or ``*-arm-linux-gnueabihf.so``) when nothing else names a libc, so
+  only an extension without that suffix stops it; wheelfix does not read glibc from the name
+  (tests/test_libc.py) and stops for both (exit 16, tests/test_compat.py).
 - ``show`` lists versioned symbols sorted (``libc.so.6 with versions GLIBC_2.2.5, GLIBC_2.34``)
   where auditwheel prints a Python set in hash order.
 
