@@ -17,7 +17,9 @@ Deliberate differences in the sentences that wheelfix does print:
   wheelfix the file name (the path is already the line's subject); after auditwheel's sentence
   wheelfix names what is at fault (``Too recent: <file>: GLIBC_2.34.``, ``From libz.so.1:
   zcalloc.``, ``Files: ...``). With ``--plat auto`` it adds ``No manylinux tag is reachable``.
-- ``Invalid binary wheel: ...`` and ``Invalid binary wheel, found the following shared
+- ``Invalid binary wheel: ...`` (issue 11 quotes it as ``... found in the wheel archive``;
+  auditwheel 6.8.2 says ``... with a '<arch>' architecture found. The following ELF files were
+  found:``, and so does wheelfix) and ``Invalid binary wheel, found the following shared
   library/libraries in purelib folder:``: auditwheel lists the files on tab-indented lines after
   the sentence; wheelfix lists them on the same line (one line per error).
 - ``cannot access <path>. No such file`` (show, repair) and ``No such file or directory``
@@ -62,8 +64,14 @@ auditwheel's sentences with no wheelfix counterpart, and why:
 - ``ELF file <f> requires <isa> instruction set, not in <arch>`` (and ``..., whitelisted in
   <policy>``): wheelfix names the files in ``This wheel depends on unsupported ISA extensions.
   Files: ...`` instead.
-- ``can't determine musl libc version, latest known version will be used.``: wheelfix never
-  runs the host's musl; it always takes the newest musllinux policy (README).
+- ``can't determine musl libc version, latest known version will be used.``, ``musl libc not
+  detected``, ``failed to determine musl version``, ``failed to parse musl version from string
+  ...``, ``failed to determine glibc version``, ``failed to parse glibc version from string
+  ...``, ``can't determine version of libc ...``: auditwheel asks the host's libc; wheelfix
+  never does (the policies come from the wheel's tags and files; for musl it takes the newest
+  musllinux policy, README).
+- ``Could not find .dynamic section in <file>``: auditwheel's re-read of a library it has just
+  grafted; wheelfix checks every rewritten file against its plan instead (exit 12/13).
 - ``ignoring LD_LIBRARY_PATH due to ROOT usage``: with ``--sysroot``, wheelfix looks
   ``LD_LIBRARY_PATH`` up inside the root (tests/test_sysroot.py).
 - ``invalid choice: <value> from environment variable <name> (choose from ...)`` and ``invalid
