@@ -46,11 +46,11 @@ needs_cross = pytest.mark.skipif(
 # --------------------------------------------------------------------------- building
 
 
-def _cxx(cache: Path, compiler: str, which: str, libc: Path | None = None) -> Path:
+def _cxx(cache: Path, compiler: str, which: str, *needs: Path) -> Path:
     """A stand-in ``libc++_shared.so`` in a directory of its own (for --ldpaths)."""
     args = ["-shared", "-fPIC", "-nostdlib", f"-DWHICH={which}", "-Wl,-soname,libc++_shared.so"]
-    if libc is not None:
-        args += ["-Wl,--no-as-needed", str(libc)]
+    if needs:
+        args += ["-Wl,--no-as-needed", *map(str, needs)]
     return compile_cached(
         cache, [ANDROID / "cxxshared.c"], "libc++_shared.so", args, compiler=compiler
     )
@@ -73,6 +73,8 @@ class Droid:
     """A directory holding one libc++_shared.so (built with -DWHICH=arg)."""
     env: Path
     """Another directory holding a different libc++_shared.so (-DWHICH=env)."""
+    chain: Path
+    """A directory whose libc++_shared.so needs libunwind.so, which is there too."""
 
     def wheel(self, out: Path, api: int) -> Path:
         return make_wheel(
@@ -97,7 +99,19 @@ def droid(fixture_cache: Path) -> Droid:
         DROID_EXT,
         ["-shared", "-fPIC", "-nostdlib", "-Wl,--no-as-needed", *map(str, libs)],
     )
-    return Droid(ext, cxx_arg.parent, _cxx(fixture_cache, "gcc", "env", libc).parent)
+    unwind = _stub(fixture_cache, "libunwind.so", "droid_unwind")
+    chained = _cxx(fixture_cache, "gcc", "chain", unwind, libc)
+    chain = fixture_cache / f"android-chain-{chained.parent.name}"
+    if not chain.is_dir():
+        scratch = fixture_cache / f".tmp-{chain.name}-{os.getpid()}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(chained, scratch / chained.name)
+        shutil.copy2(unwind, scratch / unwind.name)
+        try:
+            scratch.rename(chain)
+        except OSError:  # another session built it first
+            shutil.rmtree(scratch, ignore_errors=True)
+    return Droid(ext, cxx_arg.parent, _cxx(fixture_cache, "gcc", "env", libc).parent, chain)
 
 
 @dataclass(frozen=True)
@@ -452,3 +466,32 @@ def test_pagesize_of_android_files() -> None:
         ext = zf.read(SPAM_EXT)
     assert is_android_elf(ext)
     assert verify_page_size(ext, 183) == 0x4000  # its own alignment, not Linux's 64 KiB
+
+
+@pytest.mark.oracle
+def test_grafted_library_that_needs_another(droid: Droid, tmp_path: Path) -> None:
+    """libc++_shared.so needs libunwind.so: both are grafted and the first gets DT_RUNPATH
+    $ORIGIN (never DT_RPATH), as auditwheel writes it; below API 24 that is refused too."""
+    wheel = droid.wheel(tmp_path / "in", 24)
+    mine = _repair(wheel, tmp_path / "mine", "--ldpaths", droid.chain)
+    proc = _auditwheel("repair", "-w", tmp_path / "theirs", "--ldpaths", droid.chain, wheel)
+    assert proc.returncode == 0, proc.stderr
+    (theirs,) = (tmp_path / "theirs").iterdir()
+    a = unpack_wheel(mine, tmp_path / "a")
+    b = unpack_wheel(theirs, tmp_path / "b")
+    grafted = sorted(p.name for p in (a / "droid.libs").iterdir())
+    assert grafted == sorted(p.name for p in (b / "droid.libs").iterdir())
+    (cxx,) = [n for n in grafted if n.startswith("libc++_shared-")]
+    (unwind,) = [n for n in grafted if n.startswith("libunwind-")]
+    dyn = _dynamic(a / "droid.libs" / cxx)
+    assert dyn["RUNPATH"] == ["$ORIGIN"] and dyn["RPATH"] == []
+    assert unwind in dyn["NEEDED"] and "libc.so" in dyn["NEEDED"]
+    for name in (DROID_EXT, f"droid.libs/{cxx}", f"droid.libs/{unwind}"):
+        mine_dyn, theirs_dyn = _dynamic(a / name), _dynamic(b / name)
+        assert set(mine_dyn["NEEDED"]) == set(theirs_dyn["NEEDED"]), name
+        for tag in ("SONAME", "RPATH", "RUNPATH"):
+            assert mine_dyn[tag] == theirs_dyn[tag], (name, tag)
+    low = droid.wheel(tmp_path / "low", 21)
+    refused = run_wheelfix("repair", "-w", tmp_path / "low-out", "--ldpaths", droid.chain, low)
+    assert refused.returncode == 10
+    assert RUNPATH_SENTENCE in one_error_line(refused.stderr)
