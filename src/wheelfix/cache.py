@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from wheelfix.deflate import DeflatedMember
+from wheelfix.deflate import DeflatedMember, inflate, inflated_check
 from wheelfix.elf.model import ElfEdit
 
 __all__ = [
@@ -50,12 +50,33 @@ _SUFFIX = ".entry"
 class Rewritten:
     """A rewritten ELF file as the writer takes it."""
 
-    data: bytes
-    """The new bytes (RECORD is computed from them)."""
+    raw: bytes | None
+    """The new bytes, when they travel uncompressed (a wheel member, which the writer
+    compresses); None for a grafted library, which comes back as ``stored`` only."""
     sha256: str
-    """Hex sha256 of ``data`` (the SBOM's hash of the grafted file)."""
+    """Hex sha256 of the new bytes (RECORD's and the SBOM's hash of the file)."""
     stored: DeflatedMember | None = None
     """The zip member, compressed (grafted libraries only; the writer copies it)."""
+
+    def __post_init__(self) -> None:
+        if self.raw is None and self.stored is None:
+            raise ValueError("a Rewritten needs its bytes, raw or compressed")
+
+    @property
+    def size(self) -> int:
+        """Bytes of the new file (RECORD's size)."""
+        if self.raw is not None:
+            return len(self.raw)
+        assert self.stored is not None
+        return self.stored.file_size
+
+    @property
+    def data(self) -> bytes:
+        """The new bytes (inflated from ``stored`` when only that is kept: slow, for tests)."""
+        if self.raw is not None:
+            return self.raw
+        assert self.stored is not None
+        return inflate(self.stored)
 
 
 @dataclass(frozen=True)
@@ -113,7 +134,7 @@ def entry_key(source_sha256: str, edit: ElfEdit, level: int, lief_version: str) 
     package = sys.modules.get("wheelfix")
     version = str(getattr(package, "__version__", "?"))
     text = "\n".join(
-        ("wheelfix-graft-1", version, lief_version, source_sha256, repr(edit), str(level))
+        ("wheelfix-graft-2", version, lief_version, source_sha256, repr(edit), str(level))
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -227,13 +248,10 @@ def _decode(raw: bytes, key: str) -> Rewritten | None:
         kind, crc, size = header["compress_type"], header["crc"], header["file_size"]
         _check(header["key"] == key and header["compress_size"] == len(compressed))
         _check(kind in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED))
-        data = compressed
-        if kind == zipfile.ZIP_DEFLATED:
-            inflater = zlib.decompressobj(-15)
-            data = inflater.decompress(compressed) + inflater.flush()
-            _check(inflater.eof and not inflater.unused_data)
-        _check(len(data) == size and zlib.crc32(data) == crc)
+        member = DeflatedMember(kind, crc, size, (compressed,))
+        _check(inflated_check(member))  # CRC and size of the bytes it inflates to
         sha256 = str(header["sha256"])
+        bytes.fromhex(sha256)
     except (ValueError, KeyError, TypeError, zlib.error):
         return None
-    return Rewritten(data, sha256, DeflatedMember(kind, crc, size, (compressed,)))
+    return Rewritten(None, sha256, member)

@@ -203,6 +203,47 @@ def compress_member(data: bytes, level: int, executor: Executor | None = None) -
     return submit_member(data, level, executor).result()
 
 
+_INFLATE_STEP = 4 << 20
+"""Bytes :func:`inflated_check` inflates at a time (the member is never whole in memory)."""
+
+
+def _inflated_pieces(member: DeflatedMember) -> Iterator[bytes]:
+    """The uncompressed bytes of ``member``, a bounded piece at a time; raises zlib.error
+    or ValueError for a stream that is damaged, ends early or has bytes after its end."""
+    if member.compress_type == zipfile.ZIP_STORED:
+        yield from member.pieces
+        return
+    if member.compress_type != zipfile.ZIP_DEFLATED:
+        raise ValueError(f"unknown compression type {member.compress_type}")
+    inflater = zlib.decompressobj(-15)
+    for piece in member.pieces:
+        pending = piece
+        while pending:
+            out = inflater.decompress(pending, _INFLATE_STEP)
+            pending = inflater.unconsumed_tail
+            yield out
+    yield inflater.flush()
+    if not inflater.eof or inflater.unused_data:
+        raise ValueError("the deflate stream is truncated or has trailing bytes")
+
+
+def inflated_check(member: DeflatedMember) -> bool:
+    """Whether ``member`` inflates to ``file_size`` bytes with CRC ``crc`` (streamed)."""
+    crc = size = 0
+    try:
+        for out in _inflated_pieces(member):
+            crc = zlib.crc32(out, crc)
+            size += len(out)
+    except (zlib.error, ValueError):
+        return False
+    return crc == member.crc and size == member.file_size
+
+
+def inflate(member: DeflatedMember) -> bytes:
+    """The uncompressed bytes of ``member`` (ValueError or zlib.error when damaged)."""
+    return b"".join(_inflated_pieces(member))
+
+
 def usable_cores() -> int:
     """How many cores this process may run on (its CPU affinity), at least 1."""
     try:

@@ -40,6 +40,12 @@ def matches_record_hash(expected: str, data: bytes) -> bool:
     return hash_digest(data, algorithm) == expected
 
 
+def record_line_for_digest(path: str, sha256_hex: str, size: int) -> str:
+    """:func:`record_line` for a member whose sha256 (hex) and size are known already."""
+    digest = base64.urlsafe_b64encode(bytes.fromhex(sha256_hex)).decode("ascii").rstrip("=")
+    return _csv_row((path, f"sha256={digest}", str(size)))
+
+
 def _csv_row(fields: Iterable[str]) -> str:
     # The writer quotes a field when it contains a character of the line terminator, so
     # "\r\n" makes it quote both "\r" and "\n" (with "\n" alone a bare "\r" would go unquoted

@@ -10,7 +10,6 @@ recompressing. :func:`write_members` streams them, in archive order, into any
 
 from __future__ import annotations
 
-import collections
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from wheelfix.cache import GraftCache, RewriteJob, Rewritten
+from wheelfix.cache import RewriteJob
 from wheelfix.deflate import usable_cores
 from wheelfix.elf import ElfEdit, read_header
 from wheelfix.elf.pagesize import verify_page_size
@@ -30,6 +29,7 @@ from wheelfix.licenses import add_license_files
 from wheelfix.options import ElfParser, Progress
 from wheelfix.resolve import LibraryCache
 from wheelfix.retag import retag_wheel_metadata
+from wheelfix.rewrite_queue import RewriteQueue, Slot
 from wheelfix.wheel import CompressedMember, Member, WheelReader
 from wheelfix.writer import archive_key
 
@@ -51,12 +51,6 @@ __all__ = [
 EditBytes = Callable[[bytes, ElfEdit, str], bytes]
 """Applies one :class:`ElfEdit` to ELF bytes (in-process, or in the crash-isolating worker)."""
 
-SubmitRewrite = Callable[[RewriteJob], Callable[[], Rewritten]]
-"""Starts one rewrite (``ElfWorker.submit``); the function it returns waits for the result."""
-
-DEFAULT_AHEAD_BYTES = 384 << 20
-"""How many bytes of input :class:`RewriteQueue` has started ahead of the writer, at most."""
-
 
 class MemberSink(Protocol):
     """Where the repaired wheel's members go, in archive order."""
@@ -65,6 +59,10 @@ class MemberSink(Protocol):
 
     def add_compressed(
         self, name: str, member: CompressedMember, data: bytes, mode: int
+    ) -> None: ...
+
+    def add_stored(
+        self, name: str, member: CompressedMember, sha256: str, size: int, mode: int
     ) -> None: ...
 
     def finish(self, dist_info: str) -> Path: ...
@@ -89,91 +87,6 @@ class Rewriter:
         return out
 
 
-class _Slot:
-    """One queued rewrite: not started, running, or done (its result kept until taken)."""
-
-    def __init__(self, make_job: Callable[[], RewriteJob], size: int) -> None:
-        self.make_job = make_job
-        self.size = size
-        self.wait: Callable[[], Rewritten] | None = None
-        self.result: Rewritten | None = None
-
-
-class RewriteQueue:
-    """Every rewrite of a repair, started ahead of the writer in archive order.
-
-    Rewrites are added in the order the writer will want them; :meth:`start` submits them
-    (to the worker processes, through ``submit``) while less than ``ahead_bytes`` of input
-    is started and not yet taken, so a slow one overlaps with writing the members before it.
-    A member's ``produce()`` waits only for its own rewrite. ``level`` is the zlib level of
-    the compressed members grafted libraries come back with; ``cache`` keeps those.
-    """
-
-    def __init__(
-        self,
-        submit: SubmitRewrite,
-        progress: Progress,
-        *,
-        level: int = 6,
-        cache: GraftCache | None = None,
-        ahead_bytes: int = DEFAULT_AHEAD_BYTES,
-    ) -> None:
-        self._submit = submit
-        self._progress = progress
-        self.level = level
-        self.cache = cache
-        self._ahead_bytes = ahead_bytes
-        self._waiting: collections.deque[_Slot] = collections.deque()
-        self._started_bytes = 0
-
-    def reorder(self, slots: Sequence[_Slot]) -> None:
-        """Queue the not yet started ``slots`` in this order (the writer's)."""
-        self._waiting = collections.deque(s for s in slots if s.wait is None)
-
-    def add(self, make_job: Callable[[], RewriteJob], size: int) -> _Slot:
-        """Queue a rewrite (``make_job`` is called when it starts)."""
-        slot = _Slot(make_job, size)
-        self._waiting.append(slot)
-        return slot
-
-    def start(self) -> None:
-        """Submit queued rewrites while the in-flight budget allows (at least one)."""
-        while self._waiting and (
-            self._started_bytes == 0
-            or self._started_bytes + self._waiting[0].size <= self._ahead_bytes
-        ):
-            self._begin(self._waiting.popleft())
-
-    def peek(self, slot: _Slot, label: str) -> Rewritten:
-        """Wait for ``slot``'s rewrite (starting it, and those queued before it, if need be)."""
-        if slot.result is None:
-            if slot.wait is None:
-                if slot in self._waiting:
-                    while slot.wait is None:
-                        self._begin(self._waiting.popleft())
-                else:  # taken already: run it again
-                    self._begin(slot)
-            self._progress(f"rewriting {label}")
-            wait, slot.wait = slot.wait, None
-            assert wait is not None
-            try:
-                slot.result = wait()
-            finally:
-                self._started_bytes -= slot.size
-            self.start()
-        return slot.result
-
-    def _begin(self, slot: _Slot) -> None:
-        slot.wait = self._submit(slot.make_job())
-        self._started_bytes += slot.size
-
-    def take(self, slot: _Slot, label: str) -> Rewritten:
-        """Wait for ``slot``'s rewrite and forget it (the writer holds it from now on)."""
-        result = self.peek(slot, label)
-        slot.result = None
-        return result
-
-
 @dataclass(frozen=True)
 class OutputMember:
     """One member of the repaired wheel, produced on demand (so only one is in memory)."""
@@ -185,7 +98,11 @@ class OutputMember:
     produce: Callable[[], bytes]
     """Returns the member's bytes."""
     stored: Callable[[], CompressedMember | None] | None = None
-    """For members that do not change: their compressed bytes in the input, to copy as-is."""
+    """For members that do not change: their compressed bytes in the input, to copy as-is;
+    for grafted libraries: their compressed bytes from the rewrite."""
+    record: Callable[[], tuple[str, int]] | None = None
+    """For members whose ``stored`` bytes are final: their sha256 (hex) and size, so the
+    writer needs neither ``produce`` nor the uncompressed bytes."""
 
 
 def sha256_file(path: Path) -> str:
@@ -221,7 +138,7 @@ def _member_job(reader: WheelReader, member: Member, edit: ElfEdit) -> RewriteJo
     return RewriteJob(name=name, edit=edit, data=reader.read(member.path))
 
 
-def _rewritten_bytes(queue: RewriteQueue, slot: _Slot, label: str) -> bytes:
+def _rewritten_bytes(queue: RewriteQueue, slot: Slot, label: str) -> bytes:
     return queue.take(slot, label).data
 
 
@@ -231,9 +148,9 @@ def _wheel_members(
     platforms: Sequence[str],
     queue: RewriteQueue,
     license_paths: Sequence[str],
-) -> list[tuple[OutputMember, _Slot | None]]:
+) -> list[tuple[OutputMember, Slot | None]]:
     """The input's members as they go out: moved, rewritten, retagged; plus script launchers."""
-    out: list[tuple[OutputMember, _Slot | None]] = []
+    out: list[tuple[OutputMember, Slot | None]] = []
     changed_metadata = {f"{reader.dist_info}/WHEEL"}
     if license_paths:
         changed_metadata.add(f"{reader.dist_info}/METADATA")
@@ -256,7 +173,7 @@ def _wheel_members(
     return out
 
 
-def _graft_stored(queue: RewriteQueue, slot: _Slot, label: str) -> CompressedMember | None:
+def _graft_stored(queue: RewriteQueue, slot: Slot, label: str) -> CompressedMember | None:
     stored = queue.peek(slot, label).stored
     if stored is None:
         return None
@@ -264,11 +181,19 @@ def _graft_stored(queue: RewriteQueue, slot: _Slot, label: str) -> CompressedMem
 
 
 def _graft_bytes(
-    queue: RewriteQueue, slot: _Slot, label: str, member: str, written: dict[str, str]
+    queue: RewriteQueue, slot: Slot, label: str, member: str, written: dict[str, str]
 ) -> bytes:
     result = queue.take(slot, label)
     written[member] = result.sha256
     return result.data
+
+
+def _graft_record(
+    queue: RewriteQueue, slot: Slot, label: str, member: str, written: dict[str, str]
+) -> tuple[str, int]:
+    result = queue.take(slot, label)
+    written[member] = result.sha256
+    return result.sha256, result.size
 
 
 def _grafts(
@@ -277,10 +202,10 @@ def _grafts(
     limit: int,
     written: dict[str, str],
     source_digests: Mapping[Path, str],
-) -> list[tuple[OutputMember, _Slot | None]]:
+) -> list[tuple[OutputMember, Slot | None]]:
     """The grafted libraries, each once (files with equal bytes share one member)."""
     unique = {library.member: library for library in plan.grafted}
-    out: list[tuple[OutputMember, _Slot | None]] = []
+    out: list[tuple[OutputMember, Slot | None]] = []
     for name, library in unique.items():
         job = RewriteJob(
             name=str(library.source),
@@ -295,7 +220,8 @@ def _grafts(
         label = str(library.source)
         produce = partial(_graft_bytes, queue, slot, label, str(name), written)
         stored = partial(_graft_stored, queue, slot, label)
-        out.append((OutputMember(name, 0o755, produce, stored), slot))
+        record = partial(_graft_record, queue, slot, label, str(name), written)
+        out.append((OutputMember(name, 0o755, produce, stored, record), slot))
     return out
 
 
@@ -338,7 +264,10 @@ def write_members(members: Iterable[OutputMember], sink: MemberSink, dist_info: 
     """Stream ``members`` into ``sink`` in archive order, then finish it with RECORD."""
     for member in sorted(members, key=lambda m: archive_key(m.name)):
         stored = member.stored() if member.stored is not None else None
-        if stored is not None:
+        if stored is not None and member.record is not None:
+            sha256, size = member.record()
+            sink.add_stored(member.name, stored, sha256, size, member.mode)
+        elif stored is not None:
             sink.add_compressed(member.name, stored, member.produce(), member.mode)
         else:
             sink.add(member.name, member.produce(), member.mode)

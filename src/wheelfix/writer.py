@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
+from wheelfix.archive import (
+    ZIP_EPOCH,
+    archive_key,
+    archive_order,
+    check_member_name,
+    normalized_mode,
+    zip_timestamp,
+)
 from wheelfix.deflate import (
     DEFAULT_PENDING_BYTES,
     DeflatedMember,
@@ -20,14 +26,18 @@ from wheelfix.deflate import (
     usable_cores,
 )
 from wheelfix.errors import OutputError
-from wheelfix.record import record_from_lines, record_line
+from wheelfix.record import record_from_lines, record_line, record_line_for_digest
 from wheelfix.wheel import CompressedMember
 
-ZIP_EPOCH = 315532800
-"""1980-01-01 00:00:00 UTC, the earliest time a zip entry can carry."""
-
-_ZIP_LAST = (2107, 12, 31, 23, 59, 58)
-"""The latest time a zip entry can carry (the year is stored as 7 bits past 1980)."""
+__all__ = [
+    "ZIP_EPOCH",
+    "WheelWriter",
+    "ZipSettings",
+    "archive_key",
+    "archive_order",
+    "normalized_mode",
+    "zip_timestamp",
+]
 
 _DROPPED = ("RECORD.jws", "RECORD.p7s")
 """``.dist-info`` signature files: they sign the old RECORD, so the output leaves them out."""
@@ -49,60 +59,6 @@ class ZipSettings:
             raise ValueError(f"compression level must be 0-9, not {self.compression_level}")
 
 
-def zip_timestamp(epoch: int | None) -> tuple[int, int, int, int, int, int]:
-    """The zip ``date_time`` for ``SOURCE_DATE_EPOCH``.
-
-    ``None`` gives 1980-01-01 00:00:00. Otherwise the UTC time of ``epoch``, clipped to the
-    range a zip entry can hold, with the seconds rounded down to even (zip stores seconds / 2).
-    """
-    if epoch is None or epoch <= ZIP_EPOCH:
-        return (1980, 1, 1, 0, 0, 0)
-    try:
-        moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return _ZIP_LAST
-    stamp = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
-    if stamp > _ZIP_LAST:
-        return _ZIP_LAST
-    return (*stamp[:5], stamp[5] - stamp[5] % 2)
-
-
-def normalized_mode(mode: int) -> int:
-    """``0o755`` when ``mode`` has any execute bit, else ``0o644``."""
-    return 0o755 if mode & 0o111 else 0o644
-
-
-def archive_key(name: str) -> tuple[bool, bool, str]:
-    """Sort key of the output order: by name, ``*.dist-info/`` members last, RECORD very last.
-
-    A wheel has exactly one top-level ``.dist-info`` directory, so the key needs no argument.
-    """
-    top, _, rest = name.partition("/")
-    in_dist_info = top.endswith(".dist-info") and bool(rest)
-    return (in_dist_info, in_dist_info and rest == "RECORD", name)
-
-
-def archive_order(names: Iterable[str], dist_info: str) -> list[str]:
-    """Member order in the output: sorted, ``<dist_info>/`` members last, its RECORD very last."""
-    inside = f"{dist_info}/"
-    record = f"{dist_info}/RECORD"
-    return sorted(names, key=lambda name: (name.startswith(inside), name == record, name))
-
-
-def _check_member_name(name: str) -> None:
-    path = PurePosixPath(name)
-    if (
-        not name
-        or name.endswith("/")
-        or name.startswith("/")
-        or "\\" in name
-        or "\x00" in name
-        or ".." in path.parts
-        or str(path) != name
-    ):
-        raise ValueError(f"not a valid wheel member name: {name!r}")
-
-
 def _current_umask() -> int:
     """The process umask, read without changing it where Linux allows (thread-safe)."""
     try:
@@ -122,7 +78,7 @@ class WheelWriter:
 
     Members are written to a temporary ``.<name>.<pid>.<random>.part`` file in the
     destination's directory in the order :meth:`add` receives them. They are compressed on a
-    pool of ``threads`` threads (default: the usable cores), big ones in 1 MiB pieces
+    pool of ``threads`` threads (default: the usable cores), big ones in pieces
     (:mod:`wheelfix.deflate`), while the caller produces the next members; at most
     ``pending_bytes`` of them are in flight. They must arrive in :func:`archive_key` order
     (sorted, ``.dist-info`` last); the caller knows every name up front and sorts, which makes
@@ -149,7 +105,7 @@ class WheelWriter:
         self.overwrite = overwrite
         cores = usable_cores() if threads is None else threads
         self._deflater = OrderedDeflater[zipfile.ZipInfo](cores, pending_bytes)
-        self._record_rows: list[Future[str]] = []
+        self._record_rows: list[Future[str] | str] = []
         self._last_key: tuple[bool, bool, str] | None = None
         self._archive: zipfile.ZipFile | None = None
         self._temp_path: Path | None = None
@@ -209,7 +165,7 @@ class WheelWriter:
         """Check a name before writing it; False for members the output leaves out."""
         if self._finished or self._temp_file is None:
             raise RuntimeError("WheelWriter.add() needs an entered, unfinished writer")
-        _check_member_name(name)
+        check_member_name(name)
         top, _, rest = name.partition("/")
         if top.endswith(".dist-info") and rest in ("RECORD", *_DROPPED):
             return False
@@ -234,8 +190,20 @@ class WheelWriter:
         elif self._accept(name):
             self._submit(name, data, mode, member)
 
-    def _submit(self, name: str, data: bytes, mode: int, stored: CompressedMember | None) -> None:
-        """Queue a member (compressed on the pool, or ``stored``) and its RECORD row."""
+    def add_stored(
+        self, name: str, member: CompressedMember, sha256: str, size: int, mode: int
+    ) -> None:
+        """Write a member from its final compressed bytes, with the sha256 (hex) and size of
+        what they inflate to (a grafted library, compressed at the writer's level by the
+        rewrite): copied as they are, also with ``settings.recompress``."""
+        if self._accept(name):
+            self._submit(name, b"", mode, member, record_line_for_digest(name, sha256, size))
+
+    def _submit(
+        self, name: str, data: bytes, mode: int, stored: CompressedMember | None, row: str = ""
+    ) -> None:
+        """Queue a member (compressed on the pool, or ``stored``) and its RECORD row (``row``,
+        or hashed from ``data`` on the pool)."""
         info = self._zip_info(name, normalized_mode(mode))
         if stored is None:
             self._deflater.submit(info, data, self.settings.compression_level)
@@ -243,7 +211,7 @@ class WheelWriter:
             self._deflater.submit_stored(
                 info, stored.compress_type, stored.crc, stored.file_size, stored.data
             )
-        self._record_rows.append(self._deflater.run(record_line, name, data))
+        self._record_rows.append(row or self._deflater.run(record_line, name, data))
         self._write_ready()
 
     def finish(self, dist_info: str) -> Path:
@@ -254,10 +222,10 @@ class WheelWriter:
         """
         if self._temp_file is None or self._temp_path is None:
             raise RuntimeError("WheelWriter.finish() needs an entered, unfinished writer")
-        _check_member_name(dist_info)
+        check_member_name(dist_info)
         record_path = f"{dist_info}/RECORD"
         try:
-            rows = [row.result() for row in self._record_rows]
+            rows = [r if isinstance(r, str) else r.result() for r in self._record_rows]
             record = record_from_lines(rows, record_path).encode("utf-8")
             self._deflater.submit(
                 self._zip_info(record_path, 0o644), record, self.settings.compression_level

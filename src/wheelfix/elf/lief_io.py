@@ -1,8 +1,9 @@
 """Scan and graft stages: the one place LIEF reads and writes ELF files.
 
 Reading turns ELF bytes into an :class:`~wheelfix.elf.model.ElfInfo` (no LIEF type leaves this
-module). Writing (:func:`apply_edit`) turns an :class:`~wheelfix.elf.model.ElfEdit` into new
-ELF bytes in a single LIEF write, then re-parses the result to check the edits really landed.
+module). Writing (:func:`lief_write`) turns an :class:`~wheelfix.elf.model.ElfEdit` into new ELF
+bytes in a single LIEF write: the fallback of :mod:`wheelfix.elf.editing`, which patches
+bytes where it can and checks every result (:func:`apply_edit` runs it with this fallback).
 Pure-Python header checks (:mod:`wheelfix.elf.structs`) run before LIEF sees any byte.
 """
 
@@ -10,17 +11,18 @@ from __future__ import annotations
 
 import struct
 import warnings
+from functools import partial
 from typing import Any
 
 import lief
 
 from wheelfix.elf.dynsyms import dynamic_symbol_count, hash_word_size, sysv_hash_matches
-from wheelfix.elf.model import ElfEdit, ElfInfo, Soname, can_strip, expected_summary, summary_of
-from wheelfix.elf.strip import StripError, strip_file
+from wheelfix.elf.editing import rewrite_elf
+from wheelfix.elf.model import ElfEdit, ElfInfo, Soname
 from wheelfix.elf.structs import EM_386, EM_X86_64, LARGE_PAGE_MACHINES, ElfHeader, read_header
 from wheelfix.errors import ElfWriteError, InvalidElfError
 
-__all__ = ["apply_edit", "parse_info"]
+__all__ = ["apply_edit", "lief_write", "parse_info"]
 
 lief.logging.disable()
 
@@ -165,33 +167,18 @@ def _x86_isa_needed(binary: Any, header: ElfHeader) -> int:
 
 
 def apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
-    """Apply ``edit`` with one LIEF write and check the result; raise ElfWriteError on mismatch."""
+    """Apply ``edit`` (bytes patched, else one LIEF write) and check the result; raise
+    ElfWriteError on mismatch (:func:`wheelfix.elf.editing.rewrite_elf`)."""
+    return rewrite_elf(partial(bytes, data), edit, name, lief_write)
+
+
+def lief_write(data: bytes, edit: ElfEdit, name: str) -> bytes:
+    """``edit`` made by one LIEF parse and write of ``data`` (not checked: see
+    :func:`wheelfix.elf.editing.rewrite_elf`)."""
     with warnings.catch_warnings():
+        # LIEF's bindings warn on unknown enum values (OS-specific DT tags); not errors
         warnings.simplefilter("ignore")
-        return _apply_edit(data, edit, name)
-
-
-def _apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
-    header = read_header(data, name)
-    before = parse_info(data, name)
-    if edit.strip and can_strip(before):
-        # bytes and all, before LIEF's write (as auditwheel strips before patchelf)
-        try:
-            data = strip_file(data)
-        except StripError as exc:
-            raise ElfWriteError(name, f"cannot strip it ({exc})") from exc
-    # a strip-only edit leaves nothing for LIEF to do
-    out = data if edit == ElfEdit(strip=edit.strip) else _lief_write(data, edit, header, name)
-    if not out:
-        raise ElfWriteError(name, "LIEF produced an empty file")
-    after = parse_info(out, name)
-    wanted = expected_summary(before, edit)
-    got = summary_of(after)
-    if got != wanted:
-        raise ElfWriteError(
-            name, f"rewritten file does not match the plan: wanted {wanted}, got {got}"
-        )
-    return out
+        return _lief_write(data, edit, read_header(data, name), name)
 
 
 def _lief_write(data: bytes, edit: ElfEdit, header: ElfHeader, name: str) -> bytes:

@@ -29,6 +29,7 @@ Other LIEF failure modes on mutated-but-parseable input are contained too:
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import multiprocessing
 import os
 import signal
@@ -43,7 +44,7 @@ from typing import Callable, TypeVar
 
 from wheelfix.cache import RewriteJob, Rewritten, entry_key
 from wheelfix.deflate import CHUNK_SIZE, compress_member, usable_cores
-from wheelfix.elf.lief_io import apply_edit, parse_info
+from wheelfix.elf.editing import rewrite_elf
 from wheelfix.elf.model import ElfEdit, ElfInfo
 from wheelfix.elf.pagesize import verify_page_size
 from wheelfix.elf.structs import read_header
@@ -146,20 +147,45 @@ def _capped(
             resource.setrlimit(resource.RLIMIT_AS, previous)
 
 
-def _apply_edit_bounded(data: bytes, edit: ElfEdit, name: str) -> bytes:
-    """``elf.apply_edit``, refusing an output far larger than the edits can explain."""
-    out = apply_edit(data, edit, name)
-    if len(out) > size_limit(len(data)):
+def _bounded(out: bytes, size: int, name: str) -> bytes:
+    """``out``, unless it is far larger than the edits of a ``size``-byte file can explain."""
+    if len(out) > size_limit(size):
         raise ElfWriteError(
-            name, f"LIEF wrote {len(out)} bytes for a {len(data)}-byte file (refusing it)"
+            name, f"LIEF wrote {len(out)} bytes for a {size}-byte file (refusing it)"
         )
     return out
 
 
-def _lief_version() -> str:
-    import lief  # already imported by lief_io
+def _lief_write(data: bytes, edit: ElfEdit, name: str) -> bytes:
+    """The LIEF fallback of ``rewrite_elf``: LIEF is imported only when a file needs it."""
+    from wheelfix.elf.lief_io import lief_write
 
-    return str(getattr(lief, "__version__", "?"))
+    return lief_write(data, edit, name)
+
+
+def _parse_info(data: bytes, name: str) -> ElfInfo:
+    """``elf.lief_io.parse_info`` (LIEF imported on first use)."""
+    from wheelfix.elf.lief_io import parse_info
+
+    return parse_info(data, name)
+
+
+def apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
+    """``elf.lief_io.apply_edit``, without importing LIEF unless a file needs it."""
+    return rewrite_elf(partial(bytes, data), edit, name, _lief_write)
+
+
+def _apply_edit_bounded(data: bytes, edit: ElfEdit, name: str) -> bytes:
+    """:func:`apply_edit`, refusing an output far larger than the edits can explain."""
+    return _bounded(apply_edit(data, edit, name), len(data), name)
+
+
+def _lief_version() -> str:
+    """LIEF's version, read from its metadata (without importing it, ~0.4 s)."""
+    try:
+        return importlib.metadata.version("lief")
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
 
 
 def run_rewrite(job: RewriteJob) -> Rewritten:
@@ -172,27 +198,30 @@ def run_rewrite(job: RewriteJob) -> Rewritten:
         if found is not None:
             return found
     if job.data is not None:
-        data = job.data
+        out = _apply_edit_bounded(job.data, job.edit, job.name)
     else:
         assert job.source is not None
-        data = read_regular(job.source, job.limit, "a shared library")
-    out = _apply_edit_bounded(data, job.edit, job.name)
-    del data
+        read = partial(read_regular, job.source, job.limit, "a shared library")
+        # Read by rewrite_elf and held by it alone: a library is at most twice in memory.
+        out = _bounded(rewrite_elf(read, job.edit, job.name, _lief_write), job.size, job.name)
     problems = verify_elf(out, verify_page_size(out, read_header(out, job.name).machine))
     if problems:
         raise VerificationError(
             job.name, f"rewritten file breaks a loader rule: {describe(problems)}"
         )
     digest = hashlib.sha256(out).hexdigest()
-    stored = None
-    if job.level is not None:
-        threads = min(usable_cores(), 1 + len(out) // CHUNK_SIZE)
-        if threads > 1:
-            with ThreadPoolExecutor(threads, thread_name_prefix="wheelfix-deflate") as pool:
-                stored = compress_member(out, job.level, pool)
-        else:
-            stored = compress_member(out, job.level)
-    result = Rewritten(out, digest, stored)
+    if job.level is None:
+        return Rewritten(out, digest)  # a wheel member: the writer compresses it
+    # A grafted library goes back compressed only: what crosses the pipe, is cached and is
+    # written is a third of the file, and the parent never holds the whole file.
+    threads = min(usable_cores(), 1 + len(out) // CHUNK_SIZE)
+    if threads > 1:
+        with ThreadPoolExecutor(threads, thread_name_prefix="wheelfix-deflate") as pool:
+            stored = compress_member(out, job.level, pool)
+    else:
+        stored = compress_member(out, job.level)
+    del out
+    result = Rewritten(None, digest, stored)
     if key is not None and job.cache is not None:
         job.cache.store(key, result)
     return result
@@ -271,7 +300,7 @@ class ElfWorker:
         """``elf.parse_info`` in the worker (memory-capped)."""
         budget = memory_budget(len(data))
         info: ElfInfo = self._call(
-            InvalidElfError, name, _capped, InvalidElfError, name, budget, parse_info, data, name
+            InvalidElfError, name, _capped, InvalidElfError, name, budget, _parse_info, data, name
         )
         return info
 

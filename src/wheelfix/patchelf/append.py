@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import overload
 
 from wheelfix.patchelf.elfview import (
     DT_STRTAB,
@@ -112,8 +113,13 @@ def _only_trailer_after(view: ElfView, end: int) -> bool:
     )
 
 
-def relocate(data: bytes, growth: Growth, page: int) -> bytes:
-    """Apply ``growth``; see the module docstring."""
+@overload
+def relocate(data: bytes, growth: Growth, page: int) -> bytes: ...
+@overload
+def relocate(data: bytearray, growth: Growth, page: int) -> bytearray: ...
+def relocate(data: bytes | bytearray, growth: Growth, page: int) -> bytes | bytearray:
+    """Apply ``growth``; see the module docstring. A ``bytearray`` is grown in place and
+    returned (a big file is not copied)."""
     view = ElfView(data)
     tail = owned_tail(view)
     items = _items(view, growth, tail)
@@ -127,7 +133,9 @@ def relocate(data: bytes, growth: Growth, page: int) -> bytes:
         base_off = _align_up(len(data), page)
         top = _align_up(max(s.p_vaddr + s.p_memsz for s in loads), page)
         base_vaddr = top + (base_off - top) % align
-        out = bytearray(data) + bytes(base_off - len(data))
+        pad = bytes(base_off - len(data))
+        out = data if isinstance(data, bytearray) else bytearray(data)
+        out += pad
     add_stack = growth.stack_flags is not None and not view.segments_of(PT_GNU_STACK)
     entsize = 56 if view.is64 else 32
     count = len(kept) + 1 + int(add_stack) + int(growth.note is not None)
@@ -163,7 +171,8 @@ def relocate(data: bytes, growth: Growth, page: int) -> bytes:
         added = NewSection(LDCACHE_SECTION, SHT_NOTE, SHF_ALLOC, moves[LDCACHE_SECTION], 4)
     headers = trailer(view, len(out), moves, added, base_off)
     pack_header(view, out, headers)
-    return bytes(out + headers.data)
+    out += headers.data
+    return out if isinstance(data, bytearray) else bytes(out)
 
 
 def _items(view: ElfView, growth: Growth, tail: Segment | None) -> dict[str, bytes]:

@@ -26,8 +26,9 @@ _STRING_TAGS = frozenset(
 class InPlace:
     """A mutable ELF image with a fresh :class:`ElfView` after every structural change."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data = bytearray(data)
+    def __init__(self, data: bytes | bytearray) -> None:
+        # a bytearray is edited in place (the caller hands it over), bytes are copied
+        self.data = data if isinstance(data, bytearray) else bytearray(data)
         self.view = ElfView(self.data)
         self.extra_strings = bytearray()
         """Strings for ``.dynstr`` that did not fit: the table moves (``append``)."""
