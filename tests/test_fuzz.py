@@ -10,8 +10,8 @@ directory).
 * reader (raw bytes, and well-formed zips with damaged wheel structure: names, modes,
   duplicates, WHEEL/RECORD text): ``WheelReader`` + ``scan_wheel`` + reading every member
   succeed or raise a :class:`WheelfixError` subclass, nothing else;
-* scanner: ``parse_info`` returns or raises :class:`InvalidElfError`, ``verify_elf`` never
-  raises;
+* scanner: ``parse_info`` (the audit's ``pyread`` and LIEF's) returns or raises
+  :class:`InvalidElfError`, ``verify_elf`` never raises;
 * writer containment: ``ElfWorker.apply_edit`` (plus the pipeline's verification) returns
   bytes that verify and re-parse, or raises ``ElfWriteError`` / ``InvalidElfError`` /
   ``VerificationError``, and LIEF crashing in the worker never takes this process down;
@@ -52,6 +52,7 @@ from hypothesis import strategies as st
 from wheelbuild import REPO_ROOT, Scenario, build_scenario, make_wheel, python_ext_suffix
 from wheelfix import elf
 from wheelfix import errors as wf_errors
+from wheelfix.elf import pyread
 from wheelfix.elf.lief_io import apply_edit, parse_info
 from wheelfix.elf.verify import Violation, describe, verify_elf
 from wheelfix.elf.worker import ElfWorker, _capped, size_limit
@@ -289,7 +290,7 @@ def check_reader(path: Path) -> None:
         warnings.simplefilter("always")
         try:
             with WheelReader(path) as reader:
-                scan_wheel(reader, parse_info)
+                scan_wheel(reader, pyread.parse_info)  # the audit's parser
                 for member in reader.members:
                     reader.read(member.path)
             event("reader: ok")
@@ -418,18 +419,20 @@ def test_fuzz_elf_scanner(elf_bases: dict[str, Base], data: st.DataObject) -> No
     """Mutated ELF bytes: parse_info returns or raises InvalidElfError; verify_elf never raises."""
     base = elf_bases[data.draw(st.sampled_from(sorted(elf_bases)), label="base")]
     mutated = mutate(base.data, data.draw(mutation_ops(base, shifting=False), label="ops"))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            info = parse_info(mutated, "fuzz.so")
-        except InvalidElfError as exc:
-            event("parse_info: InvalidElfError")
-            assert exc.subject == "fuzz.so"
-            assert exc.exit_code == 7
-        else:
-            event("parse_info: parsed")
-            assert isinstance(info, elf.ElfInfo)
-    _assert_no_warnings(caught)
+    # pyread is the audit's parser; LIEF's reads back what the worker rewrote
+    for label, parse in (("pyread", pyread.parse_info), ("lief_io", parse_info)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                info = parse(mutated, "fuzz.so")
+            except InvalidElfError as exc:
+                event(f"{label}.parse_info: InvalidElfError")
+                assert exc.subject == "fuzz.so"
+                assert exc.exit_code == 7
+            else:
+                event(f"{label}.parse_info: parsed")
+                assert isinstance(info, elf.ElfInfo)
+        _assert_no_warnings(caught)
     for page_size in (None, 0x1000, 0x10000):
         violations = verify_elf(mutated, page_size)
         assert isinstance(violations, tuple)
@@ -836,4 +839,4 @@ def test_archive_shifted_by_one_byte_is_not_a_zip(example: Scenario, tmp_path: P
     # computes -1 for the first member, whose seek fails with EINVAL.
     wheel = _drop_first_byte(example.wheel, tmp_path / example.wheel.name)
     with pytest.raises(NotAZipError), WheelReader(wheel) as reader:
-        scan_wheel(reader, parse_info)
+        scan_wheel(reader, pyread.parse_info)
