@@ -495,3 +495,42 @@ def test_grafted_library_that_needs_another(droid: Droid, tmp_path: Path) -> Non
     refused = run_wheelfix("repair", "-w", tmp_path / "low-out", "--ldpaths", droid.chain, low)
     assert refused.returncode == 10
     assert RUNPATH_SENTENCE in one_error_line(refused.stderr)
+
+
+# --------------------------------------------------------------------------- tags (pure)
+
+
+@pytest.mark.parametrize(
+    ("platform", "parts", "arch"),
+    [
+        ("android_24_arm64_v8a", ("android_24", "arm64_v8a"), "aarch64"),
+        ("android_21_x86_64", ("android_21", "x86_64"), "x86_64"),
+        ("android_35_armeabi_v7a", ("android_35", "armeabi_v7a"), "armv7l"),
+        ("android_24_x86", ("android_24", "x86"), "i686"),
+        ("android_x86_64", None, None),  # no API level
+        ("android", None, None),
+    ],
+)
+def test_android_platform_tags(
+    platform: str, parts: tuple[str, str] | None, arch: str | None
+) -> None:
+    from wheelfix.libc import Libc, android_api_level, platform_arch, split_platform, wheel_libc
+
+    assert split_platform(platform) == parts
+    assert platform_arch(platform) == arch
+    if parts is not None:
+        assert android_api_level(platform) == int(parts[0].split("_")[1])
+        assert wheel_libc([platform]) is Libc.ANDROID
+
+
+def test_android_elf_libc() -> None:
+    from values import elf_info
+    from wheelfix.libc import Libc, detect_elf_libc, wheel_arch
+
+    bionic = elf_info(("libc.so", "libm.so"), versions={"libc.so": ["LIBC"]})
+    # plain libc.so says nothing (musl toolchains link it too): the tag decides
+    assert detect_elf_libc(bionic, "pkg/_x.so") is None
+    assert detect_elf_libc(bionic, SPAM_EXT) is Libc.ANDROID
+    exe = elf_info(("libc.so",), interpreter="/system/bin/linker64", versions={})
+    assert detect_elf_libc(exe, "bin/tool") is Libc.ANDROID
+    assert wheel_arch(["android_24_arm64_v8a"], "w.whl") == "aarch64"
