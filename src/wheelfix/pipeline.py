@@ -88,7 +88,7 @@ def audit_reader(
             paths, trees = resolve_wheel(scan, options, cache, include)
     android = scan.name.platforms[0] if scan.libc is Libc.ANDROID else None
     policies: PolicySet = policy_set(
-        scan.libc, scan.arch, options.musl_policy, android_platform=android
+        scan.libc, scan.arch, options.musl_policy, android_platform=android, wheel=str(scan.wheel)
     )
     verdict = evaluate(scan, trees, policies, disable_isa_ext_check=options.disable_isa_ext_check)
     return Audit(scan=scan, paths=paths, trees=trees, verdict=verdict)

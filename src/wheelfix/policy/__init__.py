@@ -159,14 +159,20 @@ def _policy(raw: dict[str, Any], libc: Libc, arch: str) -> Policy:
 
 
 def policy_set(
-    libc: Libc, arch: str, musl_policy: str | None = None, *, android_platform: str | None = None
+    libc: Libc,
+    arch: str,
+    musl_policy: str | None = None,
+    *,
+    android_platform: str | None = None,
+    wheel: str | None = None,
 ) -> PolicySet:
     """The policies for ``libc``/``arch``.
 
     For musl only one real policy is active, as in auditwheel: musl has no symbol versions, so
     nothing in a binary tells musllinux_1_1 from 1_2. It is ``musl_policy`` (e.g. from
     ``--plat``) or else the newest known one. For Android it is the one for the wheel's own
-    tag, ``android_platform`` (:class:`~wheelfix.errors.PolicyError` when there is none).
+    tag, ``android_platform`` (:class:`~wheelfix.errors.PolicyError` about ``wheel`` when there
+    is none).
     """
     if libc is Libc.ANDROID:
         from wheelfix.policy.android import android_policies
@@ -174,7 +180,11 @@ def policy_set(
         if android_platform is None:
             raise ValueError("an Android policy set needs the wheel's platform tag")
         pair = android_policies(
-            load_table(libc), arch, android_platform, lambda raw: _policy(raw, libc, arch)
+            load_table(libc),
+            arch,
+            android_platform,
+            lambda raw: _policy(raw, libc, arch),
+            wheel or android_platform,
         )
         return PolicySet(libc=libc, arch=arch, policies=pair)
     entries = [

@@ -47,11 +47,13 @@ def android_policies(
     arch: str,
     platform: str,
     make: Callable[[dict[str, Any]], Policy],
+    subject: str,
 ) -> tuple[Policy, Policy]:
     """``linux_<arch>`` and the policy for the Android tag ``platform``, renamed to it.
 
     ``make(raw)`` turns one table row into a :class:`Policy` for ``arch``. Raises
-    :class:`PolicyError` (in auditwheel's words) when no listed API level applies: the tag is
+    :class:`PolicyError` about ``subject`` (the wheel), in auditwheel's words, when no listed
+    API level applies: the tag is
     below the first supported level (21), or the table has no entry for the architecture
     (``armeabi_v7a`` and ``x86`` wheels).
     """
@@ -64,7 +66,7 @@ def android_policies(
         level = android_api_level(policy.name)
         if api is not None and level is not None and level <= api:
             return linux, replace(policy, name=platform, aliases=())
-    raise PolicyError(platform, f"no Android policies match the platform tag {platform!r}")
+    raise PolicyError(subject, f"no Android policies match the platform tag {platform!r}")
 
 
 def needs_runpath(policy: Policy) -> bool:
