@@ -1,10 +1,12 @@
-"""Graft stage guard: run LIEF on untrusted ELF bytes in a worker process.
+"""Graft stage guard: rewrite untrusted ELF bytes in a worker process.
 
-LIEF is C++; on some corrupt inputs its writer segfaults or aborts (found by fuzzing, see
-``tests/test_fuzz.py``), which would kill wheelfix with no message. :class:`ElfWorker` runs
-``elf.parse_info``, ``elf.apply_edit`` and whole rewrites (:func:`run_rewrite`: read a grafted
-library by path, edit, verify, hash, compress, cache) in long-lived child processes, one per
-core (``multiprocessing``, not an external program). If a child dies, the call raises
+Most edits are made by the pure-Python byte editor (``elf.editing``); LIEF, imported only
+when a file needs it, is C++, and on some corrupt inputs its writer segfaults or aborts
+(found by fuzzing, see ``tests/test_fuzz.py``), which would kill wheelfix with no message.
+:class:`ElfWorker` runs ``elf.parse_info``, ``elf.apply_edit`` and whole rewrites
+(:func:`run_rewrite`: read a grafted library by path, edit, verify, hash, compress, cache;
+only the compressed member goes back) in long-lived child processes, one per core
+(``multiprocessing``, not an external program). If a child dies, the call raises
 :class:`ElfWriteError` or :class:`InvalidElfError` naming the file (after a crash, rewrites
 run one at a time so the culprit is known), and the next call starts fresh children.
 
