@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,7 @@ from foreignpy import (
     fetch_debs,
     make_root,
 )
-from runtools import run_wheelfix
+from runtools import run_wheelfix, wheelfix_env
 from wheelbuild import FIXTURES_DIR, compile_cached, make_wheel
 
 CROSS_CC = "aarch64-linux-gnu-gcc"
@@ -181,6 +183,46 @@ def test_root_without_a_database_never_falls_back_to_the_host(
     assert LICENSE_MEMBER not in members
     sbom = json.loads(members[SBOM_MEMBER])
     assert not [c for c in sbom["components"] if c["name"] == "libffi8"]
+
+
+#: ``python -c`` as a Python built without ``_sqlite3`` (no libsqlite3 when it was compiled).
+_NO_SQLITE = (
+    "import sys\n"
+    "sys.modules['_sqlite3'] = None  # import _sqlite3 -> ImportError\n"
+    "sys.argv[0] = 'wheelfix'\n"
+    "from wheelfix.cli import main\n"
+    "main()\n"
+)
+
+
+def test_a_python_without_sqlite3_still_reads_the_dpkg_root(foreign: Root, tmp_path: Path) -> None:
+    # sqlite3 is an optional stdlib module; only the rpm reader needs it (it was imported
+    # unconditionally, and every repair died with a traceback on such a Python).
+    with_sqlite, _ = _repair(foreign, tmp_path / "with")
+    argv = [
+        sys.executable,
+        "-c",
+        _NO_SQLITE,
+        "repair",
+        "--plat",
+        PLAT,
+        "--sysroot",
+        str(foreign.root),
+    ]
+    proc = subprocess.run(
+        [*argv, "-w", str(tmp_path / "without"), str(foreign.wheel)],
+        env=wheelfix_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        Path(proc.stdout.strip()).read_bytes()
+        == (tmp_path / "with" / Path(proc.stdout.strip()).name).read_bytes()
+    )
+    assert with_sqlite[LICENSE_MEMBER] == foreign.at(DOC).read_bytes()
 
 
 # --------------------------------------------------------------------------- an apk root

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import sqlite3
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,11 @@ from pathlib import Path
 
 from wheelfix.ldpaths import resolve_in_sysroot
 from wheelfix.pkgdb.records import PackageRecord
+
+try:
+    import sqlite3
+except ImportError:  # a Python built without _sqlite3: no rpm database is read, nothing fails
+    sqlite3 = None  # type: ignore[assignment]
 
 RPMDB_SQLITE = ("/var/lib/rpm/rpmdb.sqlite", "/usr/lib/sysimage/rpm/rpmdb.sqlite")
 """Where rpm 4.16+ keeps its sqlite database (Fedora 33+, RHEL/AlmaLinux 9); Fedora 36+ and
@@ -197,7 +201,7 @@ class RpmDatabase:
         self._has_index: bool | None = None
 
     def exists(self) -> bool:
-        return self._path.is_file()
+        return sqlite3 is not None and self._path.is_file()
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
