@@ -31,8 +31,8 @@ QEMU = "qemu-aarch64"
 MULTIARCH = "aarch64-linux-gnu"
 PY = "python3.11"
 
-#: What ``usr/bin/python3.11`` needs to start and to run wheelfix (zlib, hashlib, sqlite3 for
-#: the rpm reader, multiprocessing, ctypes) and LIEF's ``_lief.so`` (libstdc++6, libgcc-s1).
+#: What ``usr/bin/python3.11`` and its stdlib need (zlib, hashlib, ctypes; libsqlite3-0 is a
+#: Depends of libpython3.11-stdlib) and LIEF's ``_lief.so`` (libstdc++6, libgcc-s1).
 PYTHON_DEBS = (
     "base-files",
     "libc6",
