@@ -398,6 +398,8 @@ class Shop:
         for line in proc.stderr.splitlines():
             if line.startswith(("wheelfix: warning: ", "wheelfix: repaired ")):
                 continue
+            if line.startswith(("wheelfix: Excluding ", "wheelfix: Wheel is eligible for")):
+                continue  # auditwheel's wording (tests/test_wording.py)
             match = _GRAFTED_RE.match(line)
             assert match is not None, f"unexpected stderr line: {line!r}"
             soname, source, member = match.groups()
