@@ -184,6 +184,7 @@ def _download(packages: Sequence[str], debs: Path) -> str | None:
             deb.replace(debs / deb.name)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(state / "lists", ignore_errors=True)  # 19 MB, fetched again before use
     return None
 
 

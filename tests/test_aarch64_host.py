@@ -15,12 +15,12 @@ same output bytes as the same wheelfix sources on this x86_64 host (the output i
 of the input only); host ``readelf`` reads the rewritten DT_NEEDED/DT_SONAME/DT_RUNPATH; the
 repaired wheel, installed, imports in the arm64 CPython with the original libraries gone.
 
-Time, on the 2-core CI machine: ~75 s with a warm cache while other jobs shared it (four
+Time, on the 2-core CI machine shared with other jobs (load ~5): ~75 s with a warm cache (four
 Python processes under qemu, 7-18 s each, most of it loading LIEF's 10 MB ``_lief.so``; the
-root is unpacked and byte-compiled per session, ~15 s). Cold, ~120 s: ~15 MB of ``.deb``
-files and apt's arm64 lists (~9 MB) and LIEF's 3.6 MB wheel go into
-``<test cache>/foreign-arm64``. Without qemu-aarch64 or the cross compiler the module skips
-(``CI=true``: fails); when the downloads fail it skips and says why.
+root is unpacked and byte-compiled per session, ~15 s); cold, ~85 s: ~15 MB of ``.deb``
+files (after apt's ~9 MB arm64 lists) and LIEF's 3.6 MB wheel go into
+``<test cache>/foreign-arm64`` (~20 MB kept). Without qemu-aarch64 or the cross compiler
+the module skips (``CI=true``: fails); when the downloads fail it skips and says why.
 """
 
 from __future__ import annotations
