@@ -175,10 +175,70 @@ def without_dynamic(data: bytes) -> bytes:
     return bytes(out)
 
 
+def _phdrs(data: bytes) -> Iterator[tuple[int, int]]:
+    """(file offset, p_type) of each program header."""
+    end, is64 = _header_fields(data)
+    phoff = struct.unpack_from(end + ("Q" if is64 else "I"), data, 32 if is64 else 28)[0]
+    phentsize, phnum = struct.unpack_from(end + "HH", data, 54 if is64 else 42)
+    for index in range(phnum):
+        at = phoff + index * phentsize
+        yield at, struct.unpack_from(end + "I", data, at)[0]
+
+
+def dynamic_size_zero(data: bytes) -> bytes:
+    """PT_DYNAMIC's p_filesz and p_memsz 0: LIEF 1.0 still reads the table to DT_NULL."""
+    out = bytearray(data)
+    end, is64 = _header_fields(data)
+    for at, p_type in _phdrs(data):
+        if p_type == 2:
+            if is64:
+                struct.pack_into(end + "QQ", out, at + 32, 0, 0)
+            else:
+                struct.pack_into(end + "II", out, at + 16, 0, 0)
+    return bytes(out)
+
+
+def without_syment(data: bytes) -> bytes:
+    """DT_SYMENT turned into DT_DEBUG: LIEF 1.0 reads the dynamic symbols all the same."""
+    out = bytearray(data)
+    end, is64 = _header_fields(data)
+    fmt = end + ("qQ" if is64 else "iI")
+    for at, p_type in _phdrs(data):
+        if p_type == 2:
+            offset = struct.unpack_from(
+                end + ("Q" if is64 else "I"), data, at + (8 if is64 else 4)
+            )[0]
+            size = struct.calcsize(fmt)
+            for k in range(64):
+                tag, value = struct.unpack_from(fmt, data, offset + k * size)
+                if tag == 11:
+                    struct.pack_into(fmt, out, offset + k * size, 21, value)
+                if tag == 0:
+                    break
+    return bytes(out)
+
+
+def note_past_the_end(data: bytes) -> bytes:
+    """A PT_NOTE whose bytes lie past the end of the file (LIEF keeps the segment)."""
+    out = bytearray(data)
+    end, is64 = _header_fields(data)
+    for at, p_type in _phdrs(data):
+        if p_type == 4:
+            if is64:
+                struct.pack_into(end + "Q", out, at + 8, len(data) + 0x1000)
+            else:
+                struct.pack_into(end + "I", out, at + 4, len(data) + 0x1000)
+            break
+    return bytes(out)
+
+
 EDITS = {
     "no-section-headers": without_section_headers,
     "no-section-table": without_section_table,
     "no-dynamic": without_dynamic,
+    "dynamic-size-zero": dynamic_size_zero,
+    "no-syment": without_syment,
+    "note-past-the-end": note_past_the_end,
 }
 
 

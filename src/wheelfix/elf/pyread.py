@@ -5,11 +5,11 @@ host library it resolves through here, with :mod:`struct` alone: no LIEF import 
 a large library costs a few table reads instead of a full LIEF model. The result is the one
 :func:`wheelfix.elf.lief_io.parse_info` computes, field for field, because LIEF 1.0's read
 rules are followed where they are not the loader's: program and section headers at their
-``sizeof`` stride, segments read until the first whose bytes leave the file, the first
-``PT_DYNAMIC`` up to its ``DT_NULL`` (at most 1000 entries), strings up to a NUL or the end of
-the file (never bounded by ``DT_STRSZ``), addresses mapped through the first ``PT_LOAD``
-whose memory range holds them, LIEF's dynamic-symbol count (cut to
-:func:`~wheelfix.elf.dynsyms.dynamic_symbol_count`, as ``lief_io`` does), notes from
+``sizeof`` stride, the first ``PT_DYNAMIC`` read through the ``PT_LOAD`` that maps its
+addresses (else at its offset) on to ``DT_NULL`` whatever its size (at most 1000 entries),
+strings up to a NUL or the end of the file (never bounded by ``DT_STRSZ``), addresses mapped
+through the first ``PT_LOAD`` whose memory range holds them, LIEF's dynamic-symbol count
+(cut to :func:`~wheelfix.elf.dynsyms.dynamic_symbol_count`, as ``lief_io`` does), notes from
 ``PT_NOTE`` segments and ``SHT_NOTE`` sections. The tables live in :mod:`.pyread_tables`
 and :mod:`.pyread_symbols`.
 
@@ -33,6 +33,7 @@ from wheelfix.elf.pyread_tables import (
     DT_SONAME,
     Image,
     Undecodable,
+    decode,
     version_definitions,
     version_requirements,
     x86_isa_needed,
@@ -44,7 +45,7 @@ __all__ = ["parse_info"]
 
 _PT_DYNAMIC = 2
 _PYFPE_SYMBOLS = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
-_EXTENSION_PREFIXES = (b"PyInit_", b"_cffi_pypyinit_", b"init")
+_EXTENSION_PREFIXES = ("PyInit_", "_cffi_pypyinit_", "init")
 _STB_WEAK = 2
 _STT_FUNC = 2
 
@@ -107,14 +108,15 @@ def _info(image: Image, header: ElfHeader, symbol_count: int | None) -> ElfInfo:
         if not raw:
             continue
         is_func = info & 0xF == _STT_FUNC
+        # lief_io reads the names of undefined symbols and defined functions only
         if shndx == 0:
-            sym_name = raw.decode("utf-8")
+            sym_name = decode(raw)
             if info >> 4 != _STB_WEAK:
                 undefined.add(sym_name)
             ucs2 = ucs2 or (is_func and sym_name.startswith("PyUnicodeUCS2_"))
             pyfpe = pyfpe or sym_name in _PYFPE_SYMBOLS
-        elif is_func and raw.startswith(_EXTENSION_PREFIXES):
-            inits.add(raw.decode("utf-8"))
+        elif is_func and decode(raw).startswith(_EXTENSION_PREFIXES):
+            inits.add(decode(raw))
     return ElfInfo(
         header=header,
         interpreter=image.interpreter(),

@@ -23,10 +23,8 @@ from wheelfix.elf.pyread_tables import (
     DT_RELA,
     DT_RELASZ,
     DT_RELSZ,
-    DT_SYMENT,
     DT_SYMTAB,
     Image,
-    decode,
 )
 
 __all__ = ["dynamic_symbols"]
@@ -39,11 +37,9 @@ _ODD = bytes(i & 1 for i in range(256))
 
 
 def dynamic_symbols(image: Image, strtab: int) -> list[tuple[bytes, int, int]]:
-    """(raw name, st_info, st_shndx) of the dynamic symbols LIEF reads, in table order.
-
-    Every name is checked to be UTF-8 at once (LIEF's bindings refuse any other name)."""
-    table, syment = image.get(DT_SYMTAB), image.get(DT_SYMENT)
-    if table is None or syment is None:
+    """(raw name, st_info, st_shndx) of the dynamic symbols LIEF reads, in table order."""
+    table = image.get(DT_SYMTAB)  # LIEF 1.0 does without DT_SYMENT
+    if table is None:
         return []
     offset = image.to_offset(table)
     if offset is None or strtab == 0:
@@ -68,7 +64,6 @@ def dynamic_symbols(image: Image, strtab: int) -> list[tuple[bytes, int, int]]:
             nul = find(b"\0", at)
             raw = data[at:nul] if nul >= 0 else data[at : size - 1]
         symbols.append((raw, st_info, shndx))
-    decode(b"\0".join(raw for raw, _i, _s in symbols))
     return symbols
 
 

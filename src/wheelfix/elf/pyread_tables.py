@@ -92,7 +92,8 @@ class Image:
     dynamic: tuple[tuple[int, int], ...]
     """(d_tag, d_val) of the first PT_DYNAMIC, up to and including DT_NULL."""
     raw_dynamic: tuple[tuple[int, int], ...]
-    """Every entry PT_DYNAMIC's size holds (DT_STRTAB is looked up past DT_NULL too)."""
+    """The entries from there to the end of the mapped bytes (at most 1000; LIEF looks
+    DT_STRTAB up past DT_NULL too)."""
 
     @classmethod
     def open(cls, data: bytes, header: ElfHeader) -> Image:
@@ -103,7 +104,7 @@ class Image:
         raw: tuple[tuple[int, int], ...] = ()
         for segment in segments:
             if segment.p_type == _PT_DYNAMIC:
-                raw = _dynamic_entries(data, endian, is64, segment)
+                raw = _dynamic_entries(data, endian, is64, segment, segments)
                 break
         dynamic = raw[: next((i + 1 for i, (t, _v) in enumerate(raw) if t == DT_NULL), len(raw))]
         return cls(data, endian, is64, segments, sections, dynamic, raw)
@@ -188,9 +189,10 @@ def _segments(data: bytes, endian: str, is64: bool) -> tuple[Segment, ...]:
             break
         fields = st.unpack_from(data, at)
         offset, vaddr, filesz, memsz = (fields[i] for i in idx)
-        has_content = 0 < filesz < _MAX_SEGMENT_SIZE
-        if has_content and offset + min(filesz, len(data)) > len(data):
-            break  # LIEF stops at the first segment whose bytes leave the file
+        # LIEF keeps a segment whose bytes leave the file, without content
+        has_content = 0 < filesz < _MAX_SEGMENT_SIZE and offset + min(filesz, len(data)) <= len(
+            data
+        )
         found.append(Segment(fields[0], offset, vaddr, filesz, memsz, has_content))
     return tuple(found)
 
@@ -227,12 +229,25 @@ def _sections(data: bytes, endian: str, is64: bool) -> tuple[Section, ...]:
 
 
 def _dynamic_entries(
-    data: bytes, endian: str, is64: bool, segment: Segment
+    data: bytes, endian: str, is64: bool, dynamic: Segment, segments: tuple[Segment, ...]
 ) -> tuple[tuple[int, int], ...]:
+    """PT_DYNAMIC's entries, read as LIEF 1.0 reads them: through the first PT_LOAD whose
+    file-backed memory holds its whole address range (what the loader sees there), else at
+    its file offset."""
     st = struct.Struct(endian + ("qQ" if is64 else "iI"))
-    count = min(segment.filesz // st.size, _NB_MAX_DYNAMIC_ENTRIES)
-    count = min(count, max(0, (len(data) - segment.offset) // st.size))
-    return tuple(st.unpack_from(data, segment.offset + i * st.size) for i in range(count))
+    offset, end = dynamic.offset, len(data)
+    for load in segments:
+        mapped = min(load.filesz, load.memsz)
+        start, stop = dynamic.vaddr, dynamic.vaddr + dynamic.filesz
+        if load.p_type == _PT_LOAD and load.vaddr <= start and stop <= load.vaddr + mapped:
+            if not load.has_content:
+                return ()
+            offset = load.offset + dynamic.vaddr - load.vaddr
+            end = load.offset + min(load.filesz, len(data) - load.offset)
+            break
+    # LIEF 1.0 reads on to DT_NULL whatever PT_DYNAMIC's size says, within the bytes it maps
+    count = min(_NB_MAX_DYNAMIC_ENTRIES, max(0, (end - offset) // st.size))
+    return tuple(st.unpack_from(data, offset + i * st.size) for i in range(count))
 
 
 # --------------------------------------------------------------------------- versions
