@@ -48,6 +48,7 @@ from foreignpy import (
     pip_install_foreign,
     python_headers,
     runtime_wheels,
+    unavailable,
     wheelfix_wheel,
 )
 from runtools import run_wheelfix
@@ -70,12 +71,6 @@ SONAMES = ("libcross.so.1", "libcrossdep.so.1")
 PLAT = "manylinux_2_17_aarch64"
 REPAIRED_NAME = f"{DIST}-1.0-cp311-cp311-manylinux2014_aarch64.{PLAT}.whl"
 _SHARED = ("-shared", "-O1", "-Wall", "-fPIC", "-Wl,--no-as-needed")
-
-
-def _unavailable(reason: str) -> str:
-    if os.environ.get("CI") == "true":
-        return f"CI=true, but the package registries look unreachable: {reason}"
-    return reason
 
 
 @dataclass(frozen=True)
@@ -129,10 +124,10 @@ def host(fixture_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Host:
     fail_if_missing(MISSING, HINT)
     debs = fetch_debs((*PYTHON_DEBS, HEADERS_DEB))
     if isinstance(debs, str):
-        pytest.skip(_unavailable(debs))
+        pytest.skip(unavailable(debs))
     wheels = runtime_wheels()
     if isinstance(wheels, str):
-        pytest.skip(_unavailable(wheels))
+        pytest.skip(unavailable(wheels))
     base = tmp_path_factory.mktemp("aarch64-host")
     headers = python_headers(debs.pop(HEADERS_DEB))
     python = ForeignPython(make_root(debs, base / "root"))
