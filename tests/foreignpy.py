@@ -182,7 +182,8 @@ def _download(packages: Sequence[str], debs: Path) -> str | None:
     try:
         got = _run(["apt-get", *options, "-q", "download", *packages], cwd=scratch, timeout=600)
         if got.returncode != 0:
-            return f"apt-get download {' '.join(packages)} failed: {_last_error(got)}"
+            why = f" (after apt-get update: {_last_error(update)})" if "W:" in update.stderr else ""
+            return f"apt-get download {' '.join(packages)} failed: {_last_error(got)}{why}"
         for deb in scratch.glob("*.deb"):
             deb.replace(debs / deb.name)
     finally:
