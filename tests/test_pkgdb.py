@@ -346,13 +346,13 @@ def test_dpkg_sysroot_link_owner_and_unowned(deb_root: Path) -> None:
 
 def test_dpkg_lists_read_lazily_and_once(deb_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[str] = []
-    original = DpkgDatabase._read_list
+    original = DpkgDatabase._list_bytes
 
-    def counting(self: DpkgDatabase, stem: str) -> list[str]:
+    def counting(self: DpkgDatabase, stem: str) -> bytes | None:
         reads.append(stem)
         return original(self, stem)
 
-    monkeypatch.setattr(DpkgDatabase, "_read_list", counting)
+    monkeypatch.setattr(DpkgDatabase, "_list_bytes", counting)
     index = PackageIndex(deb_root)
     assert index.distro == "debian"
     assert len(index.databases()) == 1
@@ -362,6 +362,29 @@ def test_dpkg_lists_read_lazily_and_once(deb_root: Path, monkeypatch: pytest.Mon
     assert sorted(reads) == sorted(stem for stem in _LISTS if stem != "oldpkg")
     index.find_owner(deb_root / "usr/lib/x86_64-linux-gnu/libbar.so")
     assert len(reads) == len(_LISTS) - 1
+
+
+def test_dpkg_lookup_matches_whole_file_names(deb_root: Path) -> None:
+    """The bytes search finds a name only as a whole last component, in every list."""
+    info = deb_root / "var/lib/dpkg/info"
+    # libfoo-dev's list: no final newline, and names that contain libfoo.so.1 as a part
+    (info / "libfoo-dev.list").write_bytes(
+        b"/usr/lib/x86_64-linux-gnu/libfoo.so\n/usr/lib/x86_64-linux-gnu/xlibfoo.so.1\n"
+        b"/usr/lib/x86_64-linux-gnu/libfoo.so.1.2\n/opt/libfoo.so.1/README\n/opt/libfoo.so.1"
+    )
+    database = DpkgDatabase(deb_root)
+    assert [(path, record.key) for path, record in database.listed("libfoo.so.1")] == [
+        ("/lib/x86_64-linux-gnu/libfoo.so.1", "libfoo1:amd64"),
+        ("/opt/libfoo.so.1", "libfoo-dev:amd64"),
+    ]
+    assert [path for path, _ in database.listed("libfoo.so")] == [
+        "/usr/lib/x86_64-linux-gnu/libfoo.so"
+    ]
+    assert database.listed("README") == [
+        ("/opt/libfoo.so.1/README", database.packages()["libfoo-dev"])
+    ]
+    assert database.listed("libold.so.1") == []  # only in the config-files package's list
+    assert database.listed("") == [] and database.listed("x86_64-linux-gnu/libfoo.so") == []
 
 
 def test_no_databases(tmp_path: Path) -> None:

@@ -2,15 +2,19 @@
 
 ``status`` gives each installed package's version and architecture; ``<package>.list`` (or
 ``<package>:<arch>.list`` for ``Multi-Arch: same`` packages) lists its paths, one a line, as
-``dpkg -S`` searches them. The lists are read once, on the first lookup, into an index by
-file name. Diversions (``/var/lib/dpkg/diversions``) are not followed.
+``dpkg -S`` searches them. Nothing is read before a library needs an owner; then every list
+is read once into one blob of bytes, and a lookup decodes only the lines that end in the
+wanted file name (found by ``bytes.find``), so a run that grafts a few libraries never
+splits and indexes the hundred thousand paths a system lists. Diversions
+(``/var/lib/dpkg/diversions``) are not followed.
 """
 
 from __future__ import annotations
 
 import os
-import posixpath
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from wheelfix.ldpaths import resolve_in_sysroot
@@ -79,7 +83,8 @@ class DpkgDatabase:
         self._status = resolve_in_sysroot(root, DPKG_STATUS)
         self._info = resolve_in_sysroot(root, DPKG_INFO)
         self._packages: dict[str, PackageRecord] | None = None
-        self._by_name: dict[str, list[tuple[str, PackageRecord]]] | None = None
+        self._lists: _Lists | None = None
+        self._by_name: dict[str, list[tuple[str, PackageRecord]]] = {}
 
     def exists(self) -> bool:
         return self._status.is_file()
@@ -94,35 +99,75 @@ class DpkgDatabase:
             self._packages = installed_packages(text)
         return self._packages
 
-    def _read_list(self, stem: str) -> list[str]:
+    def _list_bytes(self, stem: str) -> bytes | None:
+        """``<stem>.list``, or None when it cannot be read."""
         try:
-            data = (self._info / f"{stem}.list").read_bytes()
+            return (self._info / f"{stem}.list").read_bytes()
         except OSError:
-            return []
+            return None
+
+    def _read_list(self, stem: str) -> list[str]:
+        data = self._list_bytes(stem) or b""
         return [os.fsdecode(line) for line in data.split(b"\n") if line.startswith(b"/")]
 
-    def _index(self) -> dict[str, list[tuple[str, PackageRecord]]]:
-        if self._by_name is None:
+    def _installed_lists(self) -> _Lists:
+        """Every installed package's list, in file-name order, joined into one blob."""
+        if self._lists is None:
             packages = self.packages()
-            index: dict[str, list[tuple[str, PackageRecord]]] = {}
             try:
                 entries = sorted(entry.name for entry in os.scandir(self._info))
             except OSError:
                 entries = []
+            chunks: list[bytes] = []
+            starts: list[int] = []
+            records: list[PackageRecord] = []
+            size = 0
             for entry in entries:
                 stem = entry[: -len(".list")]
                 record = packages.get(stem) if entry.endswith(".list") else None
-                if record is None:
+                data = self._list_bytes(stem) if record is not None else None
+                if record is None or data is None:
                     continue
-                for path in self._read_list(stem):
-                    index.setdefault(posixpath.basename(path), []).append((path, record))
-            self._by_name = index
-        return self._by_name
+                starts.append(size)
+                records.append(record)
+                chunks.append(data if data.endswith(b"\n") else data + b"\n")
+                size += len(chunks[-1])
+            self._lists = _Lists(b"".join(chunks), tuple(starts), tuple(records))
+        return self._lists
+
+    def _lookup(self, basename: str) -> list[tuple[str, PackageRecord]]:
+        """Every listed path whose last component is ``basename``, in list order: one
+        ``bytes.find`` pass for ``/<basename>\\n``, and only those lines are decoded."""
+        if basename not in self._by_name:
+            lists = self._installed_lists()
+            blob = lists.blob
+            needle = b"/" + os.fsencode(basename) + b"\n"
+            found: list[tuple[str, PackageRecord]] = []
+            at = blob.find(needle) if basename and "/" not in basename else -1
+            while at >= 0:
+                line = blob[blob.rfind(b"\n", 0, at) + 1 : at + len(needle) - 1]
+                if line.startswith(b"/"):
+                    record = lists.records[bisect_right(lists.starts, at) - 1]
+                    found.append((os.fsdecode(line), record))
+                at = blob.find(needle, at + 1)
+            self._by_name[basename] = found
+        return self._by_name[basename]
 
     def listed(self, basename: str) -> Sequence[tuple[str, PackageRecord]]:
         if not self.exists():
             return ()
-        return sorted(self._index().get(basename, ()), key=lambda item: (item[0], item[1].key))
+        return sorted(self._lookup(basename), key=lambda item: (item[0], item[1].key))
 
     def files(self, record: PackageRecord) -> tuple[str, ...]:
         return tuple(self._read_list(record.key) or self._read_list(record.name))
+
+
+@dataclass(frozen=True)
+class _Lists:
+    """The installed packages' ``.list`` files, each ending in a newline, concatenated."""
+
+    blob: bytes
+    starts: tuple[int, ...]
+    """Where each list begins in ``blob``."""
+    records: tuple[PackageRecord, ...]
+    """The package of each list."""
