@@ -6,7 +6,6 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -14,7 +13,6 @@ from wheelbuild import Scenario
 from wheelfix import AuditOptions, RepairOptions, repair
 from wheelfix.cache import RewriteJob
 from wheelfix.elf import ElfEdit, Soname
-from wheelfix.elf.editing import Writer, rewrite_elf
 from wheelfix.elf.worker import ElfWorker, rewrite_in_process
 from wheelfix.errors import ElfWriteError
 
@@ -71,17 +69,19 @@ def test_results_come_back_in_any_order(scenario) -> None:  # type: ignore[no-un
     assert expected.stored.file_size == len(expected.data)
 
 
-def _die_on_bad(read: Callable[[], bytes], edit: ElfEdit, name: str, fallback: Writer) -> bytes:
+def _die_on_bad(data: bytes, edit: ElfEdit, name: str) -> bytes:
+    from wheelfix.elf.lief_io import apply_edit
+
     if name == "bad.so":
         os.kill(os.getpid(), signal.SIGKILL)
-    return rewrite_elf(read, edit, name, fallback)
+    return apply_edit(data, edit, name)
 
 
 def test_a_crash_is_reported_for_its_own_file(scenario, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     if threading.active_count() > 1:
         pytest.skip("the workers would start from a forkserver, without the patch")
     library = _library(scenario("two_ext_shared"))
-    monkeypatch.setattr("wheelfix.elf.worker.rewrite_elf", _die_on_bad)
+    monkeypatch.setattr("wheelfix.elf.worker.apply_edit", _die_on_bad)
     names = ["a.so", "bad.so", "c.so", "d.so"]
     jobs = [RewriteJob(name=n, edit=_edit(), source=library, limit=1 << 30) for n in names]
     with ElfWorker(2, start=2) as worker:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from wheelfix.elf.fastedit import edit_in_place
+from wheelfix.elf.fastedit import edit_in_place, fast_edit, has_interpreter
 from wheelfix.elf.model import ElfEdit, ElfInfo, can_strip, expected_summary, summary_of
 from wheelfix.elf.pyread import parse_info as read_back
 from wheelfix.elf.strip import StripError, strip_file
@@ -24,12 +24,12 @@ Writer = Callable[[bytes, ElfEdit, str], bytes]
 """Makes an edit the byte editor does not: ``(data, edit, name) -> new bytes``."""
 
 
-def rewrite_elf(read: Callable[[], bytes], edit: ElfEdit, name: str, fallback: Writer) -> bytes:
-    """``edit`` applied to the bytes ``read()`` returns, which this holds alone, so a big
-    library is in memory at most twice; ``fallback`` makes what the byte editor does not.
-    ``read`` is called again only if the byte editor fails half-way (the fallback then
-    starts from the input). Raises ElfWriteError when the result is not what was planned."""
-    before, out = _edited(read, edit, name, fallback)
+def rewrite_elf(source: list[bytes], edit: ElfEdit, name: str, fallback: Writer) -> bytes:
+    """``edit`` applied to the input, which ``source`` (a one-item list) hands over: this
+    takes it out, so when the caller keeps no other reference a big library is in memory
+    at most twice. ``fallback`` makes what the byte editor does not. Raises ElfWriteError
+    when an edit fails or the result is not what was planned."""
+    before, out = _edited(source, edit, name, fallback)
     if not out:
         raise ElfWriteError(name, "LIEF produced an empty file")
     wanted = expected_summary(before, edit)
@@ -41,9 +41,9 @@ def rewrite_elf(read: Callable[[], bytes], edit: ElfEdit, name: str, fallback: W
     return out
 
 
-def _input(read: Callable[[], bytes], edit: ElfEdit, name: str) -> tuple[bytes, ElfInfo]:
+def _input(source: list[bytes], edit: ElfEdit, name: str) -> tuple[bytes, ElfInfo]:
     """The input's bytes (stripped if asked) and what it says before the edit."""
-    data = read()
+    data = source.pop()
     before = read_back(data, name)
     if edit.strip and can_strip(before):
         # bytes and all, before the other edits (as auditwheel strips before patchelf)
@@ -55,21 +55,20 @@ def _input(read: Callable[[], bytes], edit: ElfEdit, name: str) -> tuple[bytes, 
 
 
 def _edited(
-    read: Callable[[], bytes], edit: ElfEdit, name: str, fallback: Writer
+    source: list[bytes], edit: ElfEdit, name: str, fallback: Writer
 ) -> tuple[ElfInfo, bytes]:
     """What the input says, and the byte editor's result (else the fallback's). The input
     is referenced from this frame alone, so it goes as soon as its copy is edited."""
-    data, before = _input(read, edit, name)
+    data, before = _input(source, edit, name)
     if edit == ElfEdit(strip=edit.strip):
         return before, data  # a strip-only edit leaves nothing else to do
+    if has_interpreter(data):  # an executable (small): edited on a copy, LIEF may need it
+        patched = fast_edit(data, edit, name)
+        return before, patched if patched is not None else fallback(data, edit, name)
     buf = bytearray(data)
-    try:
-        patched = edit_in_place(buf, edit, name)
-    except ElfWriteError:  # buf is damaged: the fallback starts again from the input
-        patched = False
-        data = _input(read, edit, name)[0]
-    if patched:
-        del data
+    del data
+    if edit_in_place(buf, edit, name):  # raises ElfWriteError if it fails half-way
         return before, bytes(buf)
+    data = bytes(buf)  # untouched
     del buf
     return before, fallback(data, edit, name)

@@ -33,10 +33,11 @@ from wheelfix.patchelf.elfview import (
     DT_SONAME,
     ET_DYN,
     PT_INTERP,
+    ElfView,
 )
 from wheelfix.patchelf.inplace import InPlace, verneed_files
 
-__all__ = ["edit_in_place", "fast_edit"]
+__all__ = ["edit_in_place", "fast_edit", "has_interpreter"]
 
 DT_FILTER = 0x7FFFFFFF
 DT_AUXILIARY = 0x7FFFFFFD
@@ -55,6 +56,15 @@ def fast_edit(data: bytes, edit: ElfEdit, name: str) -> bytes | None:
     except ElfWriteError:
         return None
     return bytes(buf) if done else None
+
+
+def has_interpreter(data: bytes) -> bool:
+    """True for a file with a PT_INTERP (an executable): :func:`edit_in_place` fails on it
+    half-way when its tables must move (see the module docstring)."""
+    try:
+        return bool(ElfView(data).segments_of(PT_INTERP))
+    except _REFUSED:
+        return False
 
 
 def edit_in_place(buf: bytearray, edit: ElfEdit, name: str) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import struct
 import warnings
-from functools import partial
 from typing import Any
 
 import lief
@@ -169,7 +168,7 @@ def _x86_isa_needed(binary: Any, header: ElfHeader) -> int:
 def apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
     """Apply ``edit`` (bytes patched, else one LIEF write) and check the result; raise
     ElfWriteError on mismatch (:func:`wheelfix.elf.editing.rewrite_elf`)."""
-    return rewrite_elf(partial(bytes, data), edit, name, lief_write)
+    return rewrite_elf([data], edit, name, lief_write)
 
 
 def lief_write(data: bytes, edit: ElfEdit, name: str) -> bytes:

@@ -173,8 +173,11 @@ def _parse_info(data: bytes, name: str) -> ElfInfo:
 
 
 def apply_edit(data: bytes, edit: ElfEdit, name: str) -> bytes:
-    """``elf.lief_io.apply_edit``, without importing LIEF unless a file needs it."""
-    return rewrite_elf(partial(bytes, data), edit, name, _lief_write)
+    """``elf.lief_io.apply_edit``, without importing LIEF unless a file needs it. Every
+    rewrite goes through here; ``data`` is handed on, not kept (held once more at most)."""
+    source = [data]
+    del data
+    return rewrite_elf(source, edit, name, _lief_write)
 
 
 def _apply_edit_bounded(data: bytes, edit: ElfEdit, name: str) -> bytes:
@@ -203,9 +206,11 @@ def run_rewrite(job: RewriteJob) -> Rewritten:
         out = _apply_edit_bounded(job.data, job.edit, job.name)
     else:
         assert job.source is not None
-        read = partial(read_regular, job.source, job.limit, "a shared library")
-        # Read by rewrite_elf and held by it alone: a library is at most twice in memory.
-        out = _bounded(rewrite_elf(read, job.edit, job.name, _lief_write), job.size, job.name)
+        # Read into a temporary that only apply_edit holds: at most twice in memory.
+        out = apply_edit(
+            read_regular(job.source, job.limit, "a shared library"), job.edit, job.name
+        )
+        out = _bounded(out, job.size, job.name)
     problems = verify_elf(out, verify_page_size(out, read_header(out, job.name).machine))
     if problems:
         raise VerificationError(
