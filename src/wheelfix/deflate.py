@@ -257,7 +257,7 @@ DEFAULT_PENDING_BYTES = 256 << 20
 
 The newest member is always accepted, whatever its size; older ones are written out (waited
 for) until the rest fits. Members in flight let compression overlap with producing the next
-ones (reading, LIEF rewrites); each costs its uncompressed and compressed bytes in memory.
+ones (reading, ELF rewrites); each costs its uncompressed and compressed bytes in memory.
 """
 
 

@@ -2,7 +2,7 @@
 
 :func:`output_members` turns the input wheel, the :class:`~wheelfix.graft.GraftPlan` and the
 new platform tags into :class:`OutputMember` values: each member's name, mode and a function
-that produces its bytes on demand (read, retag, rewrite through LIEF, verify). Members that do
+that produces its bytes on demand (read, retag, rewrite in a worker, verify). Members that do
 not change also offer their compressed bytes from the input, so they can be copied without
 recompressing. :func:`write_members` streams them, in archive order, into any
 :class:`MemberSink` (the atomic :class:`~wheelfix.writer.WheelWriter`, or a test's fake).
@@ -278,7 +278,7 @@ class RepairSession:
     """What the repairs of one run share (``wheelfix repair a.whl b.whl ...``).
 
     The parsed host libraries (a :class:`LibraryCache` per parser and size limit), the
-    grafted files' sha256 (by device, inode, size and mtime) and the LIEF worker processes,
+    grafted files' sha256 (by device, inode, size and mtime) and the rewriting worker processes,
     ``jobs`` of them, forked once, when the first wheel has something to rewrite. Use as a
     context manager and pass it to every :func:`wheelfix.pipeline.repair` of the run.
     """
