@@ -1,14 +1,15 @@
 """Stage 3 helper: the rewrites handed to the ELF worker, and a disk cache of their results.
 
 A :class:`RewriteJob` is one ELF rewrite (a grafted host library read by path, or a wheel
-member's bytes); a :class:`Rewritten` is its result: the new bytes and their sha256, or for
-a grafted library only its compressed zip member and the sha256. :class:`GraftCache` keeps
-those compressed members on disk, content-addressed (:func:`entry_key`: the input's sha256, the exact
-:class:`~wheelfix.elf.ElfEdit`, the wheelfix and LIEF versions, the zlib level), so a build
-matrix rewrites and compresses each library once. Entries are written to a temporary file
-and renamed (safe for concurrent processes), checked on every read (a sha256 of the entry,
-then the CRC and size of the decompressed bytes; a bad entry is deleted and never used),
-and the directory is kept under a size bound by deleting the least recently used (by mtime).
+member's bytes); a :class:`Rewritten` is its result: the new bytes and their sha256, or for a
+grafted library only its compressed zip member and the sha256. :class:`GraftCache` keeps
+those compressed members on disk, content-addressed (:func:`entry_key`: the input's sha256,
+the exact :class:`~wheelfix.elf.ElfEdit`, the wheelfix and LIEF versions, the zlib level), so
+a build matrix rewrites and compresses each library once. Entries are written to a temporary
+file and renamed (safe for concurrent processes), checked on every read (a sha256 of the
+entry, then the CRC and size of the decompressed bytes; a bad entry is deleted and never
+used), and the directory is kept under a size bound by deleting the least recently used (by
+mtime).
 """
 
 from __future__ import annotations
