@@ -18,11 +18,11 @@ from wheelfix.graft import (
     GraftedLibrary,
     GraftOptions,
     GraftPlan,
-    check_output_names,
     hashed_name,
     plan_graft,
     script_shim,
 )
+from wheelfix.outnames import check_output_names
 from wheelfix.resolve import ElfTree, ResolvedLibrary
 from wheelfix.results import Audit
 from wheelfix.wheel import MemberPath

@@ -129,7 +129,12 @@ def _document() -> dict[str, Any]:
             }
         ],
         "not_listed": [
-            {"title": "Runtime", "patterns": ["librt*"], "reason": "Fine.", "examples": ["librt.so.1"]}
+            {
+                "title": "Runtime",
+                "patterns": ["librt*"],
+                "reason": "Fine.",
+                "examples": ["librt.so.1"],
+            }
         ],
     }
 

@@ -225,7 +225,9 @@ def test_throttled_to_ten_redraws_a_second() -> None:
     assert "big.so 12% " in stream.getvalue()
     renderer.close()
     renderer.close()
-    assert stream.getvalue().endswith("\r" + " " * len("wheelfix: w.whl: big.so 100% of 32.0 MiB") + "\r")
+    assert stream.getvalue().endswith(
+        "\r" + " " * len("wheelfix: w.whl: big.so 100% of 32.0 MiB") + "\r"
+    )
 
 
 def test_shorter_status_overwrites_a_longer_one() -> None:

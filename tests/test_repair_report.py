@@ -74,7 +74,9 @@ def _repaired(libz: GraftedLibrary, *, reverse: bool = False) -> WheelReport:
     rewritten = (
         RewrittenFile(
             "demo/_ext.cpython-311-x86_64-linux-gnu.so",
-            DynamicEntries(("libdemo.so.1", "libz.so.1", "libc.so.6"), None, (), ("/opt/demo/lib",)),
+            DynamicEntries(
+                ("libdemo.so.1", "libz.so.1", "libc.so.6"), None, (), ("/opt/demo/lib",)
+            ),
             DynamicEntries(
                 (other.new_name, libz.new_name, "libc.so.6"), None, ("$ORIGIN/../demo.libs",), ()
             ),
@@ -97,7 +99,9 @@ def _repaired(libz: GraftedLibrary, *, reverse: bool = False) -> WheelReport:
         output="wheelhouse/demo-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
         tags_before=("cp311-cp311-linux_x86_64",),
         tags_after=(
-            ("cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux2014_x86_64")[:: -1 if reverse else 1]
+            ("cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux2014_x86_64")[
+                :: -1 if reverse else 1
+            ]
         ),
         grafted=grafted,
         not_grafted=not_grafted,
@@ -131,7 +135,9 @@ def test_document_validates_and_has_the_expected_shape(
         "cp311-cp311-manylinux2014_x86_64",
         "cp311-cp311-manylinux_2_17_x86_64",
     ]
-    assert [g["member"] for g in repaired["grafted"]] == sorted(g["member"] for g in repaired["grafted"])
+    assert [g["member"] for g in repaired["grafted"]] == sorted(
+        g["member"] for g in repaired["grafted"]
+    )
     zlib = next(g for g in repaired["grafted"] if g["soname"] == "libz.so.1")
     assert zlib["sha256"] == hashlib.sha256(Path(libz.source).read_bytes()).hexdigest()
     if libz.package is not None:  # a Debian host: the real owner, from the dpkg database

@@ -245,8 +245,7 @@ AUTO = " No manylinux tag is reachable (--plat auto)."
             (LIBC,),
             {"undefined": {"__cxa_thread_atexit_impl"}},
             "manylinux_2_17_x86_64",
-            REFUSED.format("manylinux_2_17_x86_64")
-            + "because it depends on black-listed symbols."
+            REFUSED.format("manylinux_2_17_x86_64") + "because it depends on black-listed symbols."
             " From libc.so.6: __cxa_thread_atexit_impl.",
         ),
         (
@@ -265,8 +264,7 @@ AUTO = " No manylinux tag is reachable (--plat auto)."
             "auto",
             REFUSED.format("manylinux_2_41_x86_64")
             + f"because it depends on unsupported ISA extensions. Files: {EXT};"
-            " see --disable-isa-ext-check."
-            + AUTO,
+            " see --disable-isa-ext-check." + AUTO,
         ),
         (
             ("libc.so.6",),
@@ -284,8 +282,7 @@ AUTO = " No manylinux tag is reachable (--plat auto)."
             "auto",
             REFUSED.format("manylinux_2_41_x86_64")
             + "because it was compiled against a UCS2 build of Python. You'll need to compile"
-            " the wheel against a wide-unicode build of Python."
-            + AUTO,
+            " the wheel against a wide-unicode build of Python." + AUTO,
         ),
     ],
 )

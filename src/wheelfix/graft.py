@@ -8,7 +8,7 @@ Carrying the plan out (reading, rewriting, writing) is the pipeline's job, throu
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -114,24 +114,7 @@ def plan_graft(
     included = plan_includes(audit, target)
     warnings: list[str] = [*driver_warnings(audit), *included.warnings]
     drivers = {name for tree in audit.trees.values() for name in tree.drivers}
-    needs: dict[MemberPath, dict[Soname, Path]] = {}
-    for elf in scan.elves:
-        refs = audit.verdict.per_elf[elf.path][target.name]
-        missing = sorted(
-            name
-            for name, path in refs.libs.items()
-            if path is None and not LIBPYTHON_RE.match(name)
-        )
-        if missing:
-            raise LibraryNotFoundError(
-                f"{scan.wheel}!{elf.path}",
-                not_found_reason(audit.trees.get(elf.path), missing, audit.paths, scan.arch),
-            )
-        found = {n: p for n, p in refs.libs.items() if p is not None}
-        # (libpython alone has no path.) Any ELF may dlopen an included library: RPATH for all.
-        if found or included.names:
-            needs[elf.path] = found
-
+    needs = _wheel_needs(audit, target, dlopen_anywhere=bool(included.names))
     grafted = _grafted_libraries({**needs, **included.needs}, digests, libs_dir, included.names)
     by_source = {g.source: g for g in grafted}
     edits: dict[MemberPath, ElfEdit] = {}
@@ -218,6 +201,34 @@ def plan_graft(
         shims,
         tuple(warnings),
     )
+
+
+def _wheel_needs(
+    audit: Audit, target: Policy, *, dlopen_anywhere: bool
+) -> dict[MemberPath, dict[Soname, Path]]:
+    """Each wheel ELF that gets an RPATH -> the external libraries it loads (name -> file).
+
+    A missing library stops the repair here. libpython alone has no path; with ``--include``
+    every ELF may be the one that dlopens the included library, so each gets the RPATH.
+    """
+    scan = audit.scan
+    needs: dict[MemberPath, dict[Soname, Path]] = {}
+    for elf in scan.elves:
+        refs = audit.verdict.per_elf[elf.path][target.name]
+        missing = sorted(
+            name
+            for name, path in refs.libs.items()
+            if path is None and not LIBPYTHON_RE.match(name)
+        )
+        if missing:
+            raise LibraryNotFoundError(
+                f"{scan.wheel}!{elf.path}",
+                not_found_reason(audit.trees.get(elf.path), missing, audit.paths, scan.arch),
+            )
+        found = {n: p for n, p in refs.libs.items() if p is not None}
+        if found or dlopen_anywhere:
+            needs[elf.path] = found
+    return needs
 
 
 def _libpython(needed: tuple[Soname, ...], target: Policy) -> tuple[Soname, ...]:
@@ -349,45 +360,3 @@ def libraries_to_hash(audit: Audit, target: Policy) -> list[Path]:
         if path is not None
     }
     return sorted(paths)
-
-
-def check_output_names(
-    wheel: str,
-    input_names: Iterable[str],
-    plan: GraftPlan,
-    extra: Iterable[tuple[str, str]] = (),
-) -> None:
-    """Refuse a plan whose output would hold one path twice, or a file where a directory goes.
-
-    Run before anything is written. The input may already have a member where repair wants
-    to put a grafted library or a moved script, or a *file* named like the libs directory;
-    either would make a wheel that installs wrongly (or that overwrites the member).
-    ``extra`` adds other new members as ``(name, what)`` (license files, the SBOM).
-    """
-    moved_away = set(plan.moves)
-    outputs: dict[str, str] = {}
-    for name in input_names:
-        if name not in moved_away:
-            outputs[name] = f"the input member {name}"
-    new = [(str(g.member), f"the grafted library {g.source}") for g in plan.grafted]
-    new += [
-        (str(target), f"the moved executable {source}") for source, target in plan.moves.items()
-    ]
-    new += list(extra)
-    for name, what in sorted(set(new)):
-        if name in outputs and outputs[name] != what:
-            raise NameCollisionError(
-                f"{wheel}!{name}",
-                f"the wheel already has this member, where repair must write {what}",
-            )
-        outputs[name] = what
-    for name in sorted(outputs):
-        parent = posixpath.dirname(name)
-        while parent:
-            if parent in outputs:
-                raise NameCollisionError(
-                    f"{wheel}!{parent}",
-                    f"is a file, but repair must write {outputs[name]} inside a directory"
-                    " of this name",
-                )
-            parent = posixpath.dirname(parent)

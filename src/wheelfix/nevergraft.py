@@ -78,7 +78,9 @@ class NeverGraftData:
     """The documented decisions not to list a library."""
 
 
-def _strings(entry: dict[str, Any], key: str, where: str, *, required: bool = True) -> tuple[str, ...]:
+def _strings(
+    entry: dict[str, Any], key: str, where: str, *, required: bool = True
+) -> tuple[str, ...]:
     value = entry.get(key, None if required else [])
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         msg = f"{where}: {key!r} must be a list of non-empty strings"
@@ -145,7 +147,7 @@ def parse_never_graft(text: str) -> NeverGraftData:
     """
     document = json.loads(text)
     if not isinstance(document, dict) or document.get("version") != _FORMAT_VERSION:
-        msg = f"never-graft list: expected an object with \"version\": {_FORMAT_VERSION}"
+        msg = f'never-graft list: expected an object with "version": {_FORMAT_VERSION}'
         raise ValueError(msg)
     families = tuple(
         _family(entry, index) for index, entry in enumerate(_entries(document, "families"))

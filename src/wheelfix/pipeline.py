@@ -23,18 +23,13 @@ from wheelfix.errors import (
     OutputError,
     PolicyError,
 )
-from wheelfix.graft import (
-    GraftOptions,
-    GraftPlan,
-    check_output_names,
-    libraries_to_hash,
-    plan_graft,
-)
+from wheelfix.graft import GraftOptions, GraftPlan, libraries_to_hash, plan_graft
 from wheelfix.hostfile import read_regular
 from wheelfix.ldpaths import load_search_paths
 from wheelfix.libc import Libc, detect_elf_libc, split_platform
 from wheelfix.options import QUIET, AuditOptions, ElfParser, Progress, RepairOptions
 from wheelfix.outdir import copy_unchanged, prepare_output_dir
+from wheelfix.outnames import check_output_names
 from wheelfix.pkgdb import PackageIndex
 from wheelfix.policy import Policy, PolicySet, policy_set
 from wheelfix.policy.blockers import BlockerKind, blockers

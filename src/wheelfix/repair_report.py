@@ -230,7 +230,9 @@ def _wheel(wheel: WheelReport) -> dict[str, Any]:
         "input": wheel.input,
         "output": wheel.output,
         "status": wheel.status,
-        "error": None if error is None else {"exit_code": error.exit_code, "message": error.message},
+        "error": None
+        if error is None
+        else {"exit_code": error.exit_code, "message": error.message},
         "tags_before": sorted(set(wheel.tags_before)),
         "tags_after": sorted(set(wheel.tags_after)),
         "grafted": [_grafted(lib) for lib in sorted(wheel.grafted, key=lambda lib: lib.member)],
