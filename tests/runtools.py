@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
@@ -112,6 +113,16 @@ def one_error_line(stderr: str) -> str:
     assert len(lines) == 1, stderr
     assert lines[0].startswith("wheelfix: error: "), stderr
     return lines[0]
+
+
+def separate_stderr_runner() -> Any:
+    """A click ``CliRunner`` whose ``stdout`` and ``stderr`` are captured apart, on click 8.1 too."""
+    from click.testing import CliRunner
+
+    try:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click 8.1 (Python 3.9)
+    except TypeError:
+        return CliRunner()  # click >= 8.2 always captures stderr apart
 
 
 # --------------------------------------------------------------------------- wheelfix, batched

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
+from runtools import separate_stderr_runner
 from wheelbuild import REPO_ROOT, RunCli, Scenario, ScenarioFactory, python_ext_suffix
 from wheelfix import cli
 from wheelfix import writer as writer_module
@@ -37,7 +37,9 @@ from wheelfix.record import hash_digest, parse_record
 from wheelfix.wheel import WheelReader
 
 EXT_NAME = f"demo/_demo{python_ext_suffix()}"
-EXAMPLE_TARGET_NAME = "demo-0.1-cp311-cp311-manylinux1_x86_64.manylinux_2_5_x86_64.whl"
+#: the example wheel is built for the running interpreter (``cpXY-cpXY``)
+_PY = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+EXAMPLE_TARGET_NAME = f"demo-0.1-{_PY}-{_PY}-manylinux1_x86_64.manylinux_2_5_x86_64.whl"
 
 # --------------------------------------------------------------------------- helpers
 
@@ -343,7 +345,7 @@ def test_disk_full_through_the_cli_leaves_no_part_file(
         monkeypatch.delenv(var, raising=False)
     if built.lib_dirs:
         monkeypatch.setenv("LD_LIBRARY_PATH", str(built.lib_dirs[0]))
-    result = CliRunner().invoke(
+    result = separate_stderr_runner().invoke(
         cli.main,
         ["repair", str(built.wheel), "-w", str(out_dir), "--allow-pure-python-wheel"],
     )
