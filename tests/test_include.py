@@ -220,8 +220,12 @@ def test_include_errors(built: Built, tmp_path: Path) -> None:
     line = _error(_repair(built.wheel, out, "--include", text), 7)
     assert line == f"wheelfix: error: {text}: --include: not an ELF file"
     line = _error(_repair(built.wheel, out, "--include", "libnothere.so.7", libs=built.libs), 9)
-    assert line.startswith("wheelfix: error: libnothere.so.7: --include: cannot be found")
+    assert line.startswith(
+        "wheelfix: error: libnothere.so.7: --include: Cannot repair wheel, because required"
+        ' library "libnothere.so.7" could not be located'
+    )
     assert "LD_LIBRARY_PATH" in line
+    assert line.endswith("or give the library's path")
     line = _error(_repair(built.wheel, out, "--include", tmp_path), 3)
     assert "is a directory" in line
     assert not out.exists() or not list(out.iterdir())

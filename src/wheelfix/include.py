@@ -38,6 +38,7 @@ from wheelfix.hostfile import open_regular
 from wheelfix.ldpaths import SearchPaths
 from wheelfix.libc import detect_elf_libc
 from wheelfix.nevergraft import NeverGraft
+from wheelfix.notfound import not_found_reason
 from wheelfix.resolve import (
     LIBPYTHON_RE,
     ElfTree,
@@ -141,11 +142,8 @@ def _by_soname(
     tree = lookup.tree(FileRoot(request, _caller(Soname(request), header)), HostDir("/"))
     found = tree.libraries.get(Soname(request))
     if found is None or found.realpath is None or found.info is None:
-        raise LibraryNotFoundError(
-            request,
-            "--include: cannot be found (set LD_LIBRARY_PATH or AUDITWHEEL_LD_LIBRARY_PATH,"
-            " use --ldpaths, or give the library's path)",
-        )
+        reason = not_found_reason(tree, [Soname(request)], paths, scan.arch)
+        raise LibraryNotFoundError(request, f"--include: {reason}; or give the library's path")
     return found
 
 
@@ -286,11 +284,8 @@ def plan_includes(audit: Audit, target: Policy) -> IncludePlan:
         refs = audit.verdict.per_elf[key][target.name]
         missing = sorted(n for n, p in refs.libs.items() if p is None and n != root.name)
         if missing:
-            raise LibraryNotFoundError(
-                str(root.source),
-                f"(--include {root.request}) needs {', '.join(missing)}, which cannot be found"
-                " (set LD_LIBRARY_PATH or AUDITWHEEL_LD_LIBRARY_PATH, or use --exclude)",
-            )
+            reason = not_found_reason(tree, missing, audit.paths, audit.scan.arch)
+            raise LibraryNotFoundError(str(root.source), f"(--include {root.request}) {reason}")
         needs[key] = {n: p for n, p in refs.libs.items() if p is not None}
         if root.name not in refs.libs:
             warnings.append(
