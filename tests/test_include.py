@@ -309,6 +309,17 @@ def test_json_report_marks_the_included_library(built: Built, tmp_path: Path) ->
     # The plugin's symbol versions were counted: PLUGDEP_1.0 is no glibc version, so the
     # wheel keeps the best tag its own glibc versions allow.
     assert any(tag.startswith("cp") and "manylinux" in tag for tag in wheel["tags_after"])
+    # the SBOM marks the included library (and only it)
+    with zipfile.ZipFile(wheel["output"]) as repaired:
+        (sbom_name,) = [n for n in repaired.namelist() if n.endswith("/sboms/wheelfix.cdx.json")]
+        sbom = json.loads(repaired.read(sbom_name))
+    marked = {
+        occurrence["location"]
+        for component in sbom["components"]
+        if {"name": "wheelfix:included", "value": "true"} in component.get("properties", [])
+        for occurrence in component["evidence"]["occurrences"]
+    }
+    assert marked == {f"plugged.libs/{PLUGIN}"}
 
 
 def test_the_repaired_wheel_passes_check(built: Built, tmp_path: Path) -> None:

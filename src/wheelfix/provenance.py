@@ -116,6 +116,7 @@ def sbom_bytes(
                 str(library.original),
                 provenance.owners.get(library.source),
                 tuple(needed.get(library.source, ())),
+                library.included,
             )
         )
     unique = {lib.member: lib for lib in libraries}

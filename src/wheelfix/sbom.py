@@ -51,6 +51,8 @@ class SbomLibrary:
     needed: tuple[str, ...] = ()
     """The library's own DT_NEEDED names; those naming another grafted library's ``soname``
     become dependency links."""
+    included: bool = False
+    """Grafted because ``--include`` asked for it (a library loaded with ``dlopen``)."""
 
 
 def sbom_path(dist_info: str) -> str:
@@ -98,6 +100,8 @@ def _component(library: SbomLibrary) -> dict[str, Any]:
         "evidence": {"occurrences": [{"location": library.member}]},
         "properties": [{"name": "wheelfix:soname", "value": library.soname}],
     }
+    if library.included:
+        component["properties"].append({"name": "wheelfix:included", "value": "true"})
     if library.owner is not None:
         component["version"] = library.owner.version
         component["purl"] = library.owner.purl
