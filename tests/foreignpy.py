@@ -57,7 +57,7 @@ INCLUDE_PREFIX = "usr/include/"
 
 #: LIEF 1.0 publishes manylinux_2_28 (and musllinux_1_2) wheels for x86_64 and aarch64 only.
 LIEF_PLATFORM = "manylinux_2_28_aarch64"
-RUNTIME_REQUIREMENTS = ("lief>=1.0,<1.1", "click>=8.1", "packaging>=23.0")
+RUNTIME_REQUIREMENTS = ("lief>=1.0,<1.1", "click>=8.1", "packaging>=23.0", "deflate>=0.8.1")
 
 
 def cache_dir() -> Path:
@@ -355,10 +355,11 @@ def _platform_args(platform: str = LIEF_PLATFORM) -> tuple[str, ...]:
 
 
 def runtime_wheels() -> Path | str:
-    """A directory with LIEF's aarch64 wheel, click and packaging (cached), or why not."""
+    """A directory with LIEF's and libdeflate's aarch64 wheels, click and packaging (cached),
+    or why not."""
     wheels = cache_dir() / "wheels"
     wheels.mkdir(exist_ok=True)
-    if all(any(wheels.glob(f"{p}-*.whl")) for p in ("lief", "click", "packaging")):
+    if all(any(wheels.glob(f"{p}-*.whl")) for p in ("lief", "click", "packaging", "deflate")):
         return wheels
     scratch = wheels / f".download-{os.getpid()}"
     try:

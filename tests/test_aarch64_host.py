@@ -178,13 +178,13 @@ def repaired(host: Host) -> dict[str, tuple[int, str, str]]:
 
 def test_lief_is_the_aarch64_wheel_in_an_aarch64_process(host: Host) -> None:
     code = (
-        "import json, platform, sys, lief, wheelfix, click, packaging\n"
+        "import json, platform, sys, lief, wheelfix, click, packaging, deflate\n"
         "ext = lief.ELF.parse(sys.argv[1])\n"
         "maps = [l.split()[-1] for l in open('/proc/self/maps') if '_lief' in l]\n"
         "print(json.dumps({'machine': platform.machine(), 'version': sys.version_info[:2],\n"
         " 'lief': lief.__version__, 'lief_file': lief.__file__, 'wheelfix': wheelfix.__file__,\n"
         " 'elf': str(ext.header.machine_type), 'maps': maps, 'path': sys.path,\n"
-        " 'prefix': sys.prefix}))\n"
+        " 'prefix': sys.prefix, 'deflate': deflate.__file__}))\n"
     )
     proc = host.python.run(["-c", code, host.built["ext"]], host.site)
     assert proc.returncode == 0, proc.stderr
@@ -196,6 +196,8 @@ def test_lief_is_the_aarch64_wheel_in_an_aarch64_process(host: Host) -> None:
     assert doc["lief_file"] == str(host.site / "lief" / "__init__.py")
     assert doc["wheelfix"] == str(host.site / "wheelfix" / "__init__.py")
     assert doc["prefix"] == str(host.python.root / "usr")
+    # libdeflate's aarch64 build compresses there (the same stream as on x86_64: test 2)
+    assert doc["deflate"] == str(host.site / "deflate" / "__init__.py")
     # Nothing from the host's Python: only the root's stdlib and the pip target.
     assert all(p.startswith((str(host.python.root), str(host.site))) for p in doc["path"] if p)
     (lief_so,) = set(doc["maps"])

@@ -1,13 +1,21 @@
-"""Tests for deflate.py: chunked parallel deflate, CRC combining, the ordered deflater."""
+"""Tests for deflate.py: chunked parallel deflate, CRC combining, the ordered deflater.
+
+Most tests pin the zlib engine (the chunked stream, the fallback where libdeflate is not
+installed); the ``libdeflate`` tests at the end check the default engine.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +32,15 @@ from wheelfix.deflate import (
 )
 
 C = CHUNK_SIZE
+
+
+@pytest.fixture(autouse=True)
+def zlib_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunked zlib engine, unless the test is about libdeflate."""
+    if "libdeflate" not in request.node.name:
+        monkeypatch.setattr(deflate_module, "_LIBDEFLATE", None)
+
+
 SYNC_FLUSH_TAIL = b"\x00\x00\xff\xff"  # the empty stored block a sync flush ends with
 
 
@@ -295,3 +312,71 @@ def test_ordered_deflater_close_drops_queued_work() -> None:
 def test_ordered_deflater_rejects_zero_threads() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         OrderedDeflater(0)
+
+
+# --------------------------------------------------------------------------- libdeflate engine
+
+try:
+    import deflate as libdeflate
+except ImportError:  # the zlib fallback's machines
+    libdeflate = None
+
+needs_libdeflate = pytest.mark.skipif(
+    not deflate_module.ENGINE.startswith("libdeflate"),
+    reason="the deflate package (libdeflate) is not installed, or WHEELFIX_DEFLATE=zlib",
+)
+
+
+@needs_libdeflate
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("size", [0, 1, C - 1, C + 1, 3 * C + 17])
+def test_libdeflate_member_is_one_stream_identical_on_any_pool(
+    pools: dict[str, ThreadPoolExecutor | None], kind: str, size: int
+) -> None:
+    assert deflate_module.ENGINE.startswith("libdeflate")
+    data = KINDS[kind](size)
+    results = {name: compress_member(data, 6, pool) for name, pool in pools.items()}
+    first = results["inline"]
+    assert all(result == first for result in results.values())
+    assert len(first.pieces) == 1
+    assert first.crc == zlib.crc32(data) and first.file_size == size
+    assert zlib.decompress(first.data, -15) == data  # zlib reads libdeflate's stream
+    assert first.data == bytes(libdeflate.deflate_compress(data, 6))
+
+
+@needs_libdeflate
+def test_libdeflate_is_smaller_than_zlib_on_machine_code() -> None:
+    # the deflate package's own extension module: machine code, present wherever it runs
+    (extension,) = Path(libdeflate.__file__).parent.glob("_deflate*.so")
+    data = extension.read_bytes()
+    ours = compress_member(data, 6)
+    reference = zlib.compressobj(6, zlib.DEFLATED, -15)
+    theirs = reference.compress(data) + reference.flush()
+    assert ours.compress_size <= len(theirs)
+    assert zlib.decompress(ours.data, -15) == data
+
+
+@needs_libdeflate
+def test_libdeflate_level_0_stores() -> None:
+    stored = compress_member(b"abc" * 1000, 0)
+    assert stored.compress_type == zipfile.ZIP_STORED and stored.data == b"abc" * 1000
+
+
+def test_zlib_fallback_is_chosen_by_the_environment() -> None:
+    """``WHEELFIX_DEFLATE=zlib`` (and a missing ``deflate`` package) give the chunked zlib stream."""
+    code = (
+        "import zlib\n"
+        "from wheelfix import deflate\n"
+        "data = bytes(range(256)) * 9000\n"
+        "member = deflate.compress_member(data, 6)\n"
+        "assert zlib.decompress(member.data, -15) == data\n"
+        "print(deflate.ENGINE, len(member.pieces))\n"
+    )
+    env = {**os.environ, "WHEELFIX_DEFLATE": "zlib"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    engine, pieces = proc.stdout.rsplit(maxsplit=1)
+    assert engine == f"zlib {zlib.ZLIB_RUNTIME_VERSION}"
+    assert int(pieces) == 3  # 2,304,000 bytes in 1 MiB pieces

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from wheelfix.deflate import DeflatedMember, inflate, inflated_check
+from wheelfix.deflate import ENGINE, DeflatedMember, inflate, inflated_check
 from wheelfix.elf.model import ElfEdit
 
 __all__ = [
@@ -135,7 +135,7 @@ def entry_key(source_sha256: str, edit: ElfEdit, level: int, lief_version: str) 
     package = sys.modules.get("wheelfix")
     version = str(getattr(package, "__version__", "?"))
     text = "\n".join(
-        ("wheelfix-graft-2", version, lief_version, source_sha256, repr(edit), str(level))
+        ("wheelfix-graft-3", version, lief_version, ENGINE, source_sha256, repr(edit), str(level))
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
