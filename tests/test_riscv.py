@@ -6,8 +6,9 @@ policy), checked with readelf and ``wheelfix.elf.verify``, and run under ``qemu-
 /usr/riscv64-linux-gnu`` with the original libraries deleted. Skipped without the toolchain or
 qemu-user, except under ``CI=true`` (``.ci/run`` installs them).
 
-loongarch64: Debian 12 has no cross compiler, so a hand-packed ELF header (e_machine 258) is
-enough to check the architecture name and the 64 KiB page rule.
+loongarch64: only header facts and policies here (a hand-packed ELF header, e_machine 258:
+the architecture name and the 64 KiB page rule); the repair of hand-made loongarch64 files is
+in ``tests/test_loongarch.py``.
 """
 
 from __future__ import annotations
