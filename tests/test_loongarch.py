@@ -94,6 +94,8 @@ class Loong:
     libs_dir: Path
     ext: Path
     wheel: Path
+    #: The aarch64-labelled libloongdep.so.1 as built, for linking the control library.
+    built_dep: Path
 
     def lib(self, soname: str) -> Path:
         return self.libs_dir / soname
@@ -141,7 +143,7 @@ def loong(fixture_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Loon
         tag="cp311-cp311-linux_loongarch64",
     )
     assert wheel.name == WHEEL_NAME
-    return Loong(libs, ext_loong, wheel)
+    return Loong(libs, ext_loong, wheel, dep)
 
 
 def repair(loong: Loong, out: Path, *extra: str) -> Path:
@@ -297,6 +299,7 @@ def test_check_passes_repaired_and_fails_input(loong: Loong, repaired: Path) -> 
     assert plat.returncode == 0, plat.stdout + plat.stderr
     before = run_wheelfix("check", "--plat", PLAT, "--ldpaths", loong.libs_dir, loong.wheel)
     assert before.returncode != 0, before.stdout + before.stderr
+    assert "external libraries libloong.so.1, libloongdep.so.1" in before.stderr
     show = run_wheelfix("show", "--json", repaired)
     assert show.returncode == 0, show.stderr
     doc = json.loads(show.stdout)
@@ -334,3 +337,41 @@ def test_auditwheel_auto_repair_agrees(loong: Loong, repaired: Path, tmp_path: P
     show = run_wheelfix("show", "--json", theirs)
     assert show.returncode == 0, show.stderr
     assert json.loads(show.stdout)["sym_tag"] == PLAT
+
+
+def test_aarch64_glibc_baseline_is_no_loongarch64_policy(
+    loong: Loong, fixture_cache: Path, tmp_path: Path
+) -> None:
+    # The control: a libloong.so.1 that needs getpid@GLIBC_2.17 (aarch64's baseline, not a
+    # loongarch64 glibc version) keeps the wheel at linux_loongarch64, as auditwheel's
+    # symbol_versions membership rule says; why the fixtures are -nostdlib.
+    old = compile_cached(
+        fixture_cache,
+        [SRC / "loong_glibc217.c"],
+        "libloong.so.1",
+        [
+            *_SHARED,
+            "-Wl,-soname,libloong.so.1",
+            f"-L{loong.built_dep.parent}",
+            "-l:libloongdep.so.1",
+            "-lc",
+        ],
+        compiler=CROSS_CC,
+    )
+    libs = tmp_path / "libs"
+    to_loongarch(old, libs / "libloong.so.1")
+    shutil.copyfile(loong.lib("libloongdep.so.1"), libs / "libloongdep.so.1")
+    assert verneed(libs / "libloong.so.1") == {"libc.so.6": ["GLIBC_2.17"]}
+    show = run_wheelfix("show", "--json", "--ldpaths", libs, loong.wheel)
+    assert show.returncode == 0, show.stderr
+    doc = json.loads(show.stdout)
+    assert doc["sym_tag"] == "linux_loongarch64"
+    assert doc["versioned_symbols"]["libc.so.6"] == ["GLIBC_2.17"]
+    for plat in (PLAT, "auto"):
+        proc = run_wheelfix(
+            "repair", "--plat", plat, "--ldpaths", libs, "-w", tmp_path / plat, loong.wheel
+        )
+        assert proc.returncode == 10, proc.stderr
+        assert "too-recent versioned symbols" in proc.stderr
+        assert "GLIBC_2.17" in proc.stderr
+        assert not (tmp_path / plat).exists() or not any((tmp_path / plat).iterdir())
