@@ -289,3 +289,16 @@ def test_summary_line(grafted: int, words: str) -> None:
     assert summary_line(summary) == (
         f"repaired {DEMO} -> manylinux_2_17_x86_64, {words}, 1.4 MiB, 0.8 s"
     )
+
+
+def test_clear_line_wipes_the_status_before_stdout_output() -> None:
+    renderer, stream, clock = _tty_renderer()
+    renderer.wheel_started("w.whl", 1, 1)
+    clock.now += 1
+    renderer("rewriting lib.so")
+    renderer.clear_line()
+    shown = len("wheelfix: w.whl: rewriting lib.so")
+    assert stream.getvalue().endswith("\r" + " " * shown + "\r")
+    assert _screen(stream.getvalue().encode()) == [""]
+    renderer.clear_line()  # nothing on screen: nothing written
+    assert stream.getvalue().endswith("\r" + " " * shown + "\r")

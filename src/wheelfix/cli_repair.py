@@ -79,6 +79,7 @@ def _repair_one(
         kept = " (--include: file name and SONAME kept)" if library.included else ""
         status.line(f"grafted {library.original} ({library.source}) as {library.member}{kept}")
     if not as_json:
+        status.clear_line()  # stdout may be the same terminal as the status line
         click.echo(str(result.output))
     tag = result.target.name if result.target is not None else "pure"
     status.wheel_done(

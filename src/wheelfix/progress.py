@@ -186,6 +186,10 @@ class StatusRenderer:
         """Any other stderr line of the CLI (``wheelfix: `` is prefixed), above the status."""
         self._line(text)
 
+    def clear_line(self) -> None:
+        """Wipe the status line before something else is printed on the terminal (stdout)."""
+        self._wipe()
+
     def error(self, message: str) -> None:
         """``wheelfix: error: <message>``, printed even under ``quiet``; the wheel is over."""
         self._wheel = self._detail = ""
