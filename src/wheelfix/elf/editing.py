@@ -14,7 +14,7 @@ from typing import Callable
 
 from wheelfix.elf.fastedit import edit_in_place, fast_edit, has_interpreter
 from wheelfix.elf.model import ElfEdit, ElfInfo, can_strip, expected_summary, summary_of
-from wheelfix.elf.pyread import parse_info as read_back
+from wheelfix.elf.pyread import read_dynamic as read_back
 from wheelfix.elf.strip import StripError, strip_file
 from wheelfix.errors import ElfWriteError
 

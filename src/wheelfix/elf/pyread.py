@@ -41,7 +41,7 @@ from wheelfix.elf.pyread_tables import (
 from wheelfix.elf.structs import ElfHeader, read_header
 from wheelfix.errors import InvalidElfError
 
-__all__ = ["parse_info"]
+__all__ = ["parse_info", "read_dynamic"]
 
 _PT_DYNAMIC = 2
 _PYFPE_SYMBOLS = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
@@ -52,6 +52,20 @@ _STT_FUNC = 2
 
 def parse_info(data: bytes, name: str) -> ElfInfo:
     """Read everything the audit needs from one ELF file's bytes (no LIEF)."""
+    return _parse(data, name, symbols=True)
+
+
+def read_dynamic(data: bytes, name: str) -> ElfInfo:
+    """:func:`parse_info` without the dynamic symbol table: the symbol fields are empty.
+
+    What a rewrite's read-back compares (``ElfSummary``: NEEDED, SONAME, RPATH, RUNPATH,
+    version needs, filtees) and the header; the symbol walk is most of the time parse_info
+    takes on a big library (libLLVM: 170k symbols).
+    """
+    return _parse(data, name, symbols=False)
+
+
+def _parse(data: bytes, name: str, *, symbols: bool) -> ElfInfo:
     header = read_header(data, name)
     dynamic = _first_dynamic_by_phentsize(data, header)
     if dynamic is not None and dynamic[0] + dynamic[1] > len(data):
@@ -60,7 +74,7 @@ def parse_info(data: bytes, name: str) -> ElfInfo:
         image = Image.open(data, header)
         if dynamic is not None and dynamic[1] > 0 and not image.dynamic:
             raise InvalidElfError(name, "the dynamic section cannot be parsed")
-        return _info(image, header, dynamic_symbol_count(data))
+        return _info(image, header, dynamic_symbol_count(data) if symbols else 0)
     except Undecodable as exc:
         raise InvalidElfError(name, "corrupt dynamic tables (UnicodeDecodeError)") from exc
     except (struct.error, ValueError, IndexError, OverflowError, MemoryError) as exc:
@@ -104,7 +118,8 @@ def _info(image: Image, header: ElfHeader, symbol_count: int | None) -> ElfInfo:
     undefined: set[str] = set()
     inits: set[str] = set()
     ucs2 = pyfpe = False
-    for raw, info, shndx in dynamic_symbols(image, strtab)[:symbol_count]:
+    table = dynamic_symbols(image, strtab)[:symbol_count] if symbol_count != 0 else []
+    for raw, info, shndx in table:
         if not raw:
             continue
         is_func = info & 0xF == _STT_FUNC
