@@ -18,6 +18,7 @@ import lief
 from wheelfix.elf.dynsyms import dynamic_symbol_count, hash_word_size, sysv_hash_matches
 from wheelfix.elf.editing import rewrite_elf
 from wheelfix.elf.model import ElfEdit, ElfInfo, Soname
+from wheelfix.elf.pyread import first_dynamic_segment
 from wheelfix.elf.structs import EM_386, EM_X86_64, LARGE_PAGE_MACHINES, ElfHeader, read_header
 from wheelfix.errors import ElfWriteError, InvalidElfError
 
@@ -42,24 +43,6 @@ def _read_config() -> Any:
     return config
 
 
-def _has_segment(data: bytes, header: ElfHeader, p_type: int) -> tuple[bool, int, int]:
-    """Find a program header of ``p_type``: (found, offset, filesz)."""
-    end = "<" if header.little_endian else ">"
-    if header.elf_class == 64:
-        e_phoff = struct.unpack_from(end + "Q", data, 32)[0]
-        e_phentsize, e_phnum = struct.unpack_from(end + "HH", data, 54)
-        fmt, off_idx, size_idx = end + "IIQQQQQQ", 2, 5
-    else:
-        e_phoff = struct.unpack_from(end + "I", data, 28)[0]
-        e_phentsize, e_phnum = struct.unpack_from(end + "HH", data, 42)
-        fmt, off_idx, size_idx = end + "IIIIIIII", 1, 4
-    for index in range(e_phnum):
-        fields = struct.unpack_from(fmt, data, e_phoff + index * e_phentsize)
-        if fields[0] == p_type:
-            return True, fields[off_idx], fields[size_idx]
-    return False, 0, 0
-
-
 def parse_info(data: bytes, name: str) -> ElfInfo:
     """Read everything the audit needs from one ELF file's bytes."""
     with warnings.catch_warnings():
@@ -71,7 +54,9 @@ def parse_info(data: bytes, name: str) -> ElfInfo:
 
 def _parse_info(data: bytes, name: str) -> ElfInfo:
     header = read_header(data, name)
-    has_dynamic, dyn_offset, dyn_size = _has_segment(data, header, 2)
+    dynamic = first_dynamic_segment(data, header)
+    dyn_offset, dyn_size = dynamic if dynamic is not None else (0, 0)
+    has_dynamic = dynamic is not None
     if has_dynamic and dyn_offset + dyn_size > len(data):
         raise InvalidElfError(name, "PT_DYNAMIC lies outside the file")
     binary = lief.ELF.parse(data, _read_config())

@@ -41,7 +41,7 @@ from wheelfix.elf.pyread_tables import (
 from wheelfix.elf.structs import ElfHeader, read_header
 from wheelfix.errors import InvalidElfError
 
-__all__ = ["parse_info", "read_dynamic"]
+__all__ = ["first_dynamic_segment", "parse_info", "read_dynamic"]
 
 _PT_DYNAMIC = 2
 _PYFPE_SYMBOLS = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
@@ -67,7 +67,7 @@ def read_dynamic(data: bytes, name: str) -> ElfInfo:
 
 def _parse(data: bytes, name: str, *, symbols: bool) -> ElfInfo:
     header = read_header(data, name)
-    dynamic = _first_dynamic_by_phentsize(data, header)
+    dynamic = first_dynamic_segment(data, header)
     if dynamic is not None and dynamic[0] + dynamic[1] > len(data):
         raise InvalidElfError(name, "PT_DYNAMIC lies outside the file")
     try:
@@ -81,7 +81,7 @@ def _parse(data: bytes, name: str, *, symbols: bool) -> ElfInfo:
         raise InvalidElfError(name, f"corrupt dynamic tables ({type(exc).__name__})") from exc
 
 
-def _first_dynamic_by_phentsize(data: bytes, header: ElfHeader) -> tuple[int, int] | None:
+def first_dynamic_segment(data: bytes, header: ElfHeader) -> tuple[int, int] | None:
     """The first PT_DYNAMIC's (offset, filesz), walking e_phnum entries of e_phentsize."""
     end = "<" if header.little_endian else ">"
     if header.elf_class == 64:
