@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from archrun import mapped_libs
 from runtools import SCRUBBED_ENV
 from wheelbuild import FIXTURES_DIR, REPO_ROOT, compile_cached, make_wheel, unpack_wheel
 from wheelfix.elf.verify import verify_elf
@@ -116,16 +117,6 @@ def run_qemu(
         check=False,
         timeout=60,
     )
-
-
-def mapped_paths(stdout: str) -> set[str]:
-    """The file names of the runner's ``/proc/self/maps`` lines (real paths)."""
-    paths = set()
-    for line in stdout.splitlines()[1:]:
-        fields = line.split(None, 5)
-        assert len(fields) == 6, line
-        paths.add(os.path.realpath(fields[5].strip()))
-    return paths
 
 
 def _readelf(*args: str | os.PathLike[str]) -> str:
@@ -582,7 +573,7 @@ def test_repaired_extension_loads_under_qemu_without_originals(
     lines = run.stdout.splitlines()
     assert lines[0] == f"ext_value(20) = {EXPECTED_VALUE}"
     libs_dir = os.path.realpath(site / LIBS_DIR)
-    assert mapped_paths(run.stdout) == {
+    assert mapped_libs(run.stdout) == {
         os.path.join(libs_dir, cross.graft_name(s)) for s in SONAMES
     }, run.stdout
 
