@@ -156,6 +156,18 @@ def _start_repair(wheel: Path, out: Path, libs: Path) -> subprocess.Popen[str]:
     )
 
 
+def _end_session(proc: subprocess.Popen[str]) -> None:
+    """Kill what is left of ``proc``'s session and reap it (its pipes closed), so a failed
+    test leaves no process or open file behind for the next one."""
+    unread = proc.stdout is not None and not proc.stdout.closed
+    if proc.poll() is None or unread:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    if unread:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=30)
+
+
 def _parts(directory: Path) -> list[Path]:
     return sorted(directory.glob(".*.part")) if directory.exists() else []
 
@@ -178,8 +190,7 @@ def test_signal_mid_repair_leaves_nothing(builder: _Builder, tmp_path: Path, sig
         os.kill(proc.pid, signum)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        _end_session(proc)
     assert proc.returncode == 128 + signum, stderr
     assert stderr.strip().splitlines()[-1].startswith("wheelfix: interrupted"), stderr
     assert "Traceback" not in stderr
@@ -201,8 +212,7 @@ def test_sigkill_orphans_no_worker_and_a_later_run_tidies(
         assert _wait_for(lambda: not _session_processes(proc.pid), 30), "worker orphaned"
         assert all(_state(w) in (None, "Z") for w in workers), "a worker is still running"
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        _end_session(proc)
     (stale,) = _parts(out)
     assert f".{proc.pid}." in stale.name
     # Fresh: a later run leaves it (its writer may be alive in another PID namespace).

@@ -291,30 +291,34 @@ def _repair(
         from wheelfix.elf.worker import rewrite_in_process
 
         planned = time.monotonic()
-        # The workers fork before the writer starts its threads (once per session).
-        submit = session.worker(len(plan.edits)).submit if options.isolate and plan.edits else None
-        with session if session.owned else nullcontext(), open_sink(output) as destination:
-            queue = RewriteQueue(
-                submit or rewrite_in_process,
-                progress,
-                level=options.zip.compression_level,
-                cache=GraftCache(options.cache_dir, options.cache_max_bytes)
-                if options.cache_dir is not None
-                else None,
+        # Entered before the workers fork, so an interrupt from here on stops them.
+        with session if session.owned else nullcontext():
+            # The workers fork before the writer starts its threads (once per session).
+            submit = (
+                session.worker(len(plan.edits)).submit if options.isolate and plan.edits else None
             )
-            digests = GraftDigests()
-            members = output_members(
-                reader,
-                plan,
-                platforms,
-                queue,
-                max_file_size=audit_options.max_uncompressed,
-                license_paths=provenance.license_paths,
-                digests=digests,
-                source_digests=hashes,
-            ) + provenance_members(provenance, plan, digests, output.name, sbom=options.sbom)
-            # Stream: each member is read, rewritten and written in output order, one at a time.
-            write_members(members, destination, reader.dist_info)
+            with open_sink(output) as destination:
+                queue = RewriteQueue(
+                    submit or rewrite_in_process,
+                    progress,
+                    level=options.zip.compression_level,
+                    cache=GraftCache(options.cache_dir, options.cache_max_bytes)
+                    if options.cache_dir is not None
+                    else None,
+                )
+                digests = GraftDigests()
+                members = output_members(
+                    reader,
+                    plan,
+                    platforms,
+                    queue,
+                    max_file_size=audit_options.max_uncompressed,
+                    license_paths=provenance.license_paths,
+                    digests=digests,
+                    source_digests=hashes,
+                ) + provenance_members(provenance, plan, digests, output.name, sbom=options.sbom)
+                # Stream: each member is read, rewritten and written in output order, one at a time.
+                write_members(members, destination, reader.dist_info)
     # Said once the wheel is written: on a failed repair the error line stays the only one.
     for warning in provenance.warnings:
         progress(f"warning: {warning}")

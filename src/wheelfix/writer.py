@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 import zipfile
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -73,6 +73,15 @@ def _current_umask() -> int:
     return mask
 
 
+_CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+"""How the ``.part`` file is created: a new file only, never through a symlink."""
+
+
+def _random_suffix() -> str:
+    """Eight random letters and digits: the unique part of a ``.part`` file's name."""
+    return secrets.token_hex(4)
+
+
 class WheelWriter:
     """Write a wheel deterministically and atomically, streaming. Use as a context manager.
 
@@ -117,28 +126,46 @@ class WheelWriter:
     def __enter__(self) -> WheelWriter:
         if self._temp_path is not None or self._finished:
             raise RuntimeError("a WheelWriter can be entered only once")
-        directory = self.destination.parent
         self._check_destination()
         try:
-            fd, name = tempfile.mkstemp(
-                dir=directory, prefix=f".{self.destination.name}.{os.getpid()}.", suffix=".part"
-            )
-        except FileNotFoundError as exc:
-            raise OutputError(str(directory), "output directory does not exist") from exc
-        except NotADirectoryError as exc:
-            raise OutputError(str(directory), "output directory is not a directory") from exc
-        except OSError as exc:
-            raise OutputError(
-                str(directory), f"cannot create a file here: {exc.strerror or exc}"
-            ) from exc
-        self._temp_path = Path(name)
-        try:
-            self._temp_file = os.fdopen(fd, "w+b")
+            self._create_temp()
         except BaseException:
-            os.close(fd)
-            self._remove_temp()
+            # Ctrl-C or SIGTERM may land between creating the file and returning: __exit__
+            # would not run, so the name (known before the file exists) is removed here.
+            self._abort()
             raise
         return self
+
+    def _create_temp(self) -> None:
+        """Create the ``.part`` file (``O_EXCL``); its name is recorded before it exists."""
+        directory = self.destination.parent
+        prefix = f".{self.destination.name}.{os.getpid()}."
+        for _ in range(100):
+            self._temp_path = directory / f"{prefix}{_random_suffix()}.part"
+            try:
+                fd = os.open(self._temp_path, _CREATE_FLAGS, 0o600)
+            except FileExistsError:
+                self._temp_path = None  # someone else's file: never ours to remove
+                continue
+            except FileNotFoundError as exc:
+                self._temp_path = None
+                raise OutputError(str(directory), "output directory does not exist") from exc
+            except NotADirectoryError as exc:
+                self._temp_path = None
+                raise OutputError(str(directory), "output directory is not a directory") from exc
+            except OSError as exc:
+                self._temp_path = None
+                raise OutputError(
+                    str(directory), f"cannot create a file here: {exc.strerror or exc}"
+                ) from exc
+            try:
+                self._temp_file = os.fdopen(fd, "w+b")
+            except BaseException:
+                os.close(fd)
+                raise
+            return
+        self._temp_path = None
+        raise OutputError(str(directory), "cannot create a temporary file here (all names taken)")
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if self._finished:

@@ -30,9 +30,11 @@ Other LIEF failure modes on mutated-but-parseable input are contained too:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -239,6 +241,39 @@ def rewrite_in_process(job: RewriteJob) -> Callable[[], Rewritten]:
     return partial(run_rewrite, job)
 
 
+_KILL_WAIT_SECONDS = 5.0
+"""How long :func:`_kill_workers` waits for killed workers to be gone."""
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """End ``pool``'s running calls now: kill its processes, and once they are gone close
+    the parent's end of the pipe they answer through.
+
+    A worker killed while it sends a result leaves half a message in that pipe; the pool's
+    manager thread then waits for the rest forever, and so would ``shutdown`` and the
+    interpreter's exit. With every writer gone the read sees end-of-file instead, the pool
+    counts itself broken and stops. The executor has no public way to do this: its process
+    table and result queue are attributes every Python version since 3.9 keeps.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError):
+            process.kill()
+    sentinels = []
+    for process in processes:
+        with contextlib.suppress(ValueError):  # a process object already closed
+            sentinels.append(process.sentinel)
+    deadline = time.monotonic() + _KILL_WAIT_SECONDS
+    while sentinels and time.monotonic() < deadline:
+        gone = multiprocessing.connection.wait(sentinels, deadline - time.monotonic())
+        sentinels = [s for s in sentinels if s not in gone]
+    results = getattr(pool, "_result_queue", None)
+    writer = getattr(results, "_writer", None)
+    if writer is not None and not sentinels:
+        with contextlib.suppress(OSError):
+            writer.close()
+
+
 class ElfWorker:
     """Worker processes that parse and rewrite ELF files; use as a context manager.
 
@@ -333,11 +368,7 @@ class ElfWorker:
         if self._pool is None:
             return
         if kill:
-            # The executor has no public way to end a running task; its process table is the
-            # documented-in-source attribute every Python version since 3.2 keeps.
-            processes = getattr(self._pool, "_processes", None) or {}
-            for process in list(processes.values()):
-                process.kill()
+            _kill_workers(self._pool)
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None
 
