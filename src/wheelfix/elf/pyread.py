@@ -23,7 +23,7 @@ import struct
 
 from wheelfix.elf.dynsyms import dynamic_symbol_count
 from wheelfix.elf.model import ElfInfo, Soname
-from wheelfix.elf.pyread_symbols import dynamic_symbols
+from wheelfix.elf.pyread_symbols import dynamic_symbols, symbol_name
 from wheelfix.elf.pyread_tables import (
     DT_AUXILIARY,
     DT_FILTER,
@@ -31,6 +31,7 @@ from wheelfix.elf.pyread_tables import (
     DT_RPATH,
     DT_RUNPATH,
     DT_SONAME,
+    DT_STRSZ,
     Image,
     Undecodable,
     decode,
@@ -46,6 +47,7 @@ __all__ = ["first_dynamic_segment", "parse_info", "read_dynamic"]
 _PT_DYNAMIC = 2
 _PYFPE_SYMBOLS = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
 _EXTENSION_PREFIXES = ("PyInit_", "_cffi_pypyinit_", "init")
+_EXTENSION_PREFIXES_RAW = tuple(prefix.encode("ascii") for prefix in _EXTENSION_PREFIXES)
 _STB_WEAK = 2
 _STT_FUNC = 2
 
@@ -119,19 +121,29 @@ def _info(image: Image, header: ElfHeader, symbol_count: int | None) -> ElfInfo:
     inits: set[str] = set()
     ucs2 = pyfpe = False
     table = dynamic_symbols(image, strtab)[:symbol_count] if symbol_count != 0 else []
-    for raw, info, shndx in table:
-        if not raw:
+    data = image.data
+    ascii_end = _ascii_strings_end(image, strtab)
+    for at, info, shndx in table:
+        if at < 0:
             continue
         is_func = info & 0xF == _STT_FUNC
-        # lief_io reads the names of undefined symbols and defined functions only
+        # lief_io reads the names of undefined symbols and defined functions only; of the
+        # defined ones only init functions matter, so only names that start like one are read
         if shndx == 0:
+            raw = symbol_name(data, at)
+            if not raw:
+                continue
             sym_name = decode(raw)
             if info >> 4 != _STB_WEAK:
                 undefined.add(sym_name)
             ucs2 = ucs2 or (is_func and sym_name.startswith("PyUnicodeUCS2_"))
             pyfpe = pyfpe or sym_name in _PYFPE_SYMBOLS
-        elif is_func and decode(raw).startswith(_EXTENSION_PREFIXES):
-            inits.add(decode(raw))
+        elif is_func and (at >= ascii_end or data.startswith(_EXTENSION_PREFIXES_RAW, at)):
+            # (outside the all-ASCII string table the name is decoded, so that a name LIEF
+            # cannot decode either fails as in lief_io)
+            sym_name = decode(symbol_name(data, at))
+            if sym_name.startswith(_EXTENSION_PREFIXES):
+                inits.add(sym_name)
     return ElfInfo(
         header=header,
         interpreter=image.interpreter(),
@@ -152,6 +164,17 @@ def _info(image: Image, header: ElfHeader, symbol_count: int | None) -> ElfInfo:
         filtees=names(DT_FILTER),
         auxiliaries=names(DT_AUXILIARY),
     )
+
+
+def _ascii_strings_end(image: Image, strtab: int) -> int:
+    """Where DT_STRTAB's strings end if all of them are ASCII and NUL-ended (a name that
+    starts before is valid UTF-8 without reading it), else ``strtab`` (nothing is known)."""
+    size = next((v for t, v in image.raw_dynamic if t == DT_STRSZ), 0)
+    end = strtab + size
+    if size <= 0 or strtab <= 0 or end > len(image.data):
+        return strtab
+    strings = image.data[strtab:end]
+    return end if strings.endswith(b"\0") and strings.isascii() else strtab
 
 
 def _split_path(value: str | None) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from wheelfix.elf.pyread_tables import (
     Image,
 )
 
-__all__ = ["dynamic_symbols"]
+__all__ = ["dynamic_symbols", "symbol_name"]
 
 _SHT_DYNSYM = 11
 _NB_MAX_SYMBOLS = 1000000
@@ -36,35 +36,40 @@ _U32 = 0xFFFFFFFF
 _ODD = bytes(i & 1 for i in range(256))
 
 
-def dynamic_symbols(image: Image, strtab: int) -> list[tuple[bytes, int, int]]:
-    """(raw name, st_info, st_shndx) of the dynamic symbols LIEF reads, in table order."""
+def dynamic_symbols(image: Image, strtab: int) -> list[tuple[int, int, int]]:
+    """(name offset, st_info, st_shndx) of the dynamic symbols LIEF reads, in table order.
+
+    The name offset is where the name starts in the file, or -1 for a symbol LIEF reads with
+    an empty name (``st_name`` 0 or past the end); :func:`symbol_name` reads it. Names are
+    left unread here: a library like libLLVM has 170,000 symbols and the scan needs few.
+    """
     table = image.get(DT_SYMTAB)  # LIEF 1.0 does without DT_SYMENT
     if table is None:
         return []
     offset = image.to_offset(table)
     if offset is None or strtab == 0:
         return []
-    data = image.data
-    size = len(data)
-    st = struct.Struct(image.endian + ("IBBH" if image.is64 else "IIIBBH"))
-    entsize = 24 if image.is64 else 16
-    available = max(0, (size - offset) // entsize) if offset <= size else 0
+    size = len(image.data)
+    st = struct.Struct(image.endian + ("IBBHQQ" if image.is64 else "IIIBBH"))
+    available = max(0, (size - offset) // st.size) if offset <= size else 0
     count = min(_lief_symbol_count(image), available)
-    region = data[offset : offset + count * entsize]
-    if image.is64:
-        fields = [st.unpack_from(region, at) for at in range(0, len(region), entsize)]
-    else:
-        fields = [(f[0], f[3], f[4], f[5]) for f in st.iter_unpack(region)]
-    symbols: list[tuple[bytes, int, int]] = []
-    find = data.find
-    for st_name, st_info, _other, shndx in fields:
-        raw = b""
-        at = strtab + st_name
-        if st_name > 0 and at < size:
-            nul = find(b"\0", at)
-            raw = data[at:nul] if nul >= 0 else data[at : size - 1]
-        symbols.append((raw, st_info, shndx))
-    return symbols
+    region = image.data[offset : offset + count * st.size]
+    if image.is64:  # st_name, st_info, st_other, st_shndx, st_value, st_size
+        fields = [(f[0], f[1], f[3]) for f in st.iter_unpack(region)]
+    else:  # st_name, st_value, st_size, st_info, st_other, st_shndx
+        fields = [(f[0], f[3], f[5]) for f in st.iter_unpack(region)]
+    return [
+        (strtab + name if name > 0 and strtab + name < size else -1, info, shndx)
+        for name, info, shndx in fields
+    ]
+
+
+def symbol_name(data: bytes, at: int) -> bytes:
+    """The NUL-terminated name at ``at`` (as LIEF cuts one that runs to the end of the file)."""
+    if at < 0:
+        return b""
+    nul = data.find(b"\0", at)
+    return data[at:nul] if nul >= 0 else data[at : len(data) - 1]
 
 
 def _lief_symbol_count(image: Image) -> int:
