@@ -43,16 +43,19 @@ def _load_libdeflate() -> tuple[Any, str]:
     zlib_engine = f"zlib {zlib.ZLIB_RUNTIME_VERSION}"
     if os.environ.get("WHEELFIX_DEFLATE", "").lower() == "zlib":
         return None, zlib_engine
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         import deflate as libdeflate  # optional: where it is missing, zlib does the work
     except ImportError:
         return None, zlib_engine
-    try:
-        return libdeflate, f"libdeflate (deflate {version('deflate')})"
-    except PackageNotFoundError:  # an importable module without metadata
-        return libdeflate, f"libdeflate (deflate {getattr(libdeflate, '__version__', '?')})"
+    found = getattr(libdeflate, "__version__", None)  # saves importing importlib.metadata
+    if not isinstance(found, str):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("deflate")
+        except PackageNotFoundError:  # an importable module without metadata
+            found = "?"
+    return libdeflate, f"libdeflate (deflate {found})"
 
 
 _LIBDEFLATE, ENGINE = _load_libdeflate()
@@ -156,7 +159,7 @@ def deflate_chunk(data: memoryview, start: int, end: int, level: int) -> tuple[b
 
 def _libdeflate_member(data: memoryview, level: int) -> tuple[bytes, int]:
     """The whole member as one raw deflate stream made by libdeflate, and its CRC."""
-    return bytes(_LIBDEFLATE.deflate_compress(data, level)), zlib.crc32(data)
+    return bytes(_LIBDEFLATE.deflate_compress(data, level)), int(_LIBDEFLATE.crc32(data))
 
 
 def _resolved(value: tuple[bytes, int]) -> Future[tuple[bytes, int]]:

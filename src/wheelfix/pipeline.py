@@ -263,7 +263,7 @@ def _repair(
         audited = time.monotonic()
         target = choose_target(result, requested)
         progress(f"{path.name}: target {target.name}")
-        hashes = {p: session.sha256(p) for p in libraries_to_hash(result, target)}
+        hashes = session.sha256_all(libraries_to_hash(result, target))
         plan = plan_graft(result, target, hashes, GraftOptions(options.lib_sdir, options.strip))
         provenance = find_provenance(
             plan,

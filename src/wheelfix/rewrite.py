@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -308,6 +309,17 @@ class RepairSession:
         if key not in self._hashes:
             self._hashes[key] = sha256_file(path)
         return self._hashes[key]
+
+    def sha256_all(self, paths: Iterable[Path]) -> dict[Path, str]:
+        """:meth:`sha256` of each path, the files not hashed yet read and hashed side by
+        side (hashlib and reads release the GIL); the threads end before this returns."""
+        todo = list(dict.fromkeys(paths))
+        threads = min(usable_cores(), len(todo))
+        if threads <= 1:
+            return {path: self.sha256(path) for path in todo}
+        with ThreadPoolExecutor(threads, thread_name_prefix="wheelfix-sha256") as pool:
+            digests = list(pool.map(self.sha256, todo))
+        return dict(zip(todo, digests))
 
     def worker(self, files: int) -> ElfWorker:
         """The run's worker processes, forked on first call (before any writer thread): all

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from wheelfix.cache import RewriteJob, Rewritten, entry_key
-from wheelfix.deflate import CHUNK_SIZE, compress_member, usable_cores
+from wheelfix.deflate import CHUNK_SIZE, compress_member, submit_member, usable_cores
 from wheelfix.elf.editing import rewrite_elf
 from wheelfix.elf.model import ElfEdit, ElfInfo
 from wheelfix.elf.pagesize import verify_page_size
@@ -218,16 +218,18 @@ def run_rewrite(job: RewriteJob) -> Rewritten:
         raise VerificationError(
             job.name, f"rewritten file breaks a loader rule: {describe(problems)}"
         )
-    digest = hashlib.sha256(out).hexdigest()
-    if job.level is None:
-        return Rewritten(out, digest)  # a wheel member: the writer compresses it
+    if job.level is None:  # a wheel member: the writer compresses it
+        return Rewritten(out, hashlib.sha256(out).hexdigest())
     # A grafted library goes back compressed only: what crosses the pipe, is cached and is
     # written is a third of the file, and the parent never holds the whole file.
     threads = min(usable_cores(), 1 + len(out) // CHUNK_SIZE)
     if threads > 1:
         with ThreadPoolExecutor(threads, thread_name_prefix="wheelfix-deflate") as pool:
-            stored = compress_member(out, job.level, pool)
+            pending = submit_member(out, job.level, pool)
+            digest = hashlib.sha256(out).hexdigest()  # here, while the pool deflates
+            stored = pending.result()
     else:
+        digest = hashlib.sha256(out).hexdigest()
         stored = compress_member(out, job.level)
     del out
     result = Rewritten(None, digest, stored)
