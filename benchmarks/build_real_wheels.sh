@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Build linux_x86_64 wheels of PyYAML, lxml and Pillow from their sdists,
+# Build linux_x86_64 wheels of PyYAML, lxml, Pillow and h5py from their sdists,
 # linked against Debian's shared libraries, the five llvmext wheels (cp39..cp313,
 # an extension linked against Debian's LLVM 14 and clang-cpp 14: llvm_wheels.py),
-# plus fetch one manylinux numpy wheel. Everything lands in benchmarks/.cache/wheels/ (gitignored); wheels
-# already there are reused, so a second run is a no-op.
+# plus fetch the manylinux numpy and scipy wheels (for show). Everything lands in
+# benchmarks/.cache/wheels/ (gitignored); wheels already there are reused, so a
+# second run is a no-op.
 #
 # Usage: bash benchmarks/build_real_wheels.sh [--force]
 #   PYTHON=python3.12 bash benchmarks/build_real_wheels.sh   # another interpreter
@@ -21,11 +22,15 @@ FORCE=0
 PYYAML_VERSION="${PYYAML_VERSION:-6.0.2}"
 LXML_VERSION="${LXML_VERSION:-5.3.0}"
 PILLOW_VERSION="${PILLOW_VERSION:-11.3.0}"
+H5PY_VERSION="${H5PY_VERSION:-3.14.0}"
 NUMPY_VERSION="${NUMPY_VERSION:-2.2.6}"
+SCIPY_VERSION="${SCIPY_VERSION:-1.15.3}"
+# Debian's serial HDF5 (libhdf5-dev): include/ and lib/ of the serial flavour.
+HDF5_DIR="${HDF5_DIR:-/usr/lib/x86_64-linux-gnu/hdf5/serial}"
 
 DEB_PACKAGES=(
     libyaml-dev libxml2-dev libxslt1-dev libjpeg-dev zlib1g-dev libpng-dev
-    libtiff-dev libfreetype-dev libwebp-dev liblcms2-dev
+    libtiff-dev libfreetype-dev libwebp-dev liblcms2-dev libhdf5-dev pkg-config
     g++ llvm-14-dev libclang-cpp14-dev unzip
 )
 
@@ -74,6 +79,28 @@ build_sdist_wheel() {
     log "built ${dist} in $((SECONDS - start)) s"
 }
 
+# download_wheel <dist> <version>: fetch the dist's manylinux wheel for this
+# interpreter from PyPI (used for show only: it needs no repair).
+download_wheel() {
+    local dist="$1" version="$2"
+    local glob="${dist}-${version}-*manylinux*.whl"
+    if have_wheel "${glob}"; then
+        log "cached: $(basename "$(compgen -G "${WHEELS}/${glob}" | head -1)")"
+        return
+    fi
+    log "downloading ${dist}==${version} (manylinux wheel, for show)"
+    "${PYTHON}" -m pip download --no-deps --only-binary :all: \
+        "${dist}==${version}" -d "${WHEELS}" >"${CACHE}/download-${dist}.log" 2>&1 || {
+        cat "${CACHE}/download-${dist}.log" >&2
+        log "downloading ${dist} failed"
+        exit 1
+    }
+    compgen -G "${WHEELS}/${glob}" >/dev/null || {
+        log "no manylinux wheel of ${dist}==${version}: see ${CACHE}/download-${dist}.log"
+        exit 1
+    }
+}
+
 # check_needed <wheel glob> <member regex> <soname>: the wheel's extension
 # must list <soname> in DT_NEEDED, otherwise the sdist fell back to a pure or
 # vendored build and the benchmark would measure nothing.
@@ -111,11 +138,12 @@ main() {
     # Pillow: zlib and jpeg are required; tiff/freetype/webp/lcms2 are picked up when present.
     build_sdist_wheel pillow "${PILLOW_VERSION}" '[Pp]illow-*-linux_x86_64.whl' MAX_CONCURRENCY=2
 
-    if ! have_wheel "numpy-${NUMPY_VERSION}-*manylinux*.whl"; then
-        log "downloading numpy==${NUMPY_VERSION} (manylinux wheel, for show)"
-        "${PYTHON}" -m pip download --no-deps --only-binary :all: \
-            "numpy==${NUMPY_VERSION}" -d "${WHEELS}" >"${CACHE}/download-numpy.log" 2>&1
-    fi
+    # h5py links libhdf5 (+ libhdf5_hl) of Debian's serial flavour, found via HDF5_DIR;
+    # numpy (>= 2) and Cython come from the isolated build.
+    build_sdist_wheel h5py "${H5PY_VERSION}" 'h5py-*-linux_x86_64.whl' "HDF5_DIR=${HDF5_DIR}"
+
+    download_wheel numpy "${NUMPY_VERSION}"
+    download_wheel scipy "${SCIPY_VERSION}"
 
     if ! have_wheel "llvmext-*-cp313-cp313-linux_x86_64.whl"; then
         log "building the llvmext wheels (cp39..cp313, linked against LLVM 14 and clang-cpp 14)"
@@ -125,6 +153,7 @@ main() {
     check_needed '[Pp]y[Yy][Aa][Mm][Ll]-*-linux_x86_64.whl' '_yaml.*\.so$' libyaml-0.so.2
     check_needed 'lxml-*-linux_x86_64.whl' 'etree.*\.so$' libxslt.so.1
     check_needed '[Pp]illow-*-linux_x86_64.whl' '_imaging\..*\.so$' libjpeg.so.62
+    check_needed 'h5py-*-linux_x86_64.whl' 'h5py/defs\..*\.so$' libhdf5_serial.so.103
     check_needed 'llvmext-*-cp311-cp311-linux_x86_64.whl' '_native.*\.so$' libLLVM-14.so.1
     check_needed 'llvmext-*-cp311-cp311-linux_x86_64.whl' '_native.*\.so$' libclang-cpp.so.14
 

@@ -5,11 +5,13 @@ For every wheel given (default: the wheels built by ``build_real_wheels.sh`` in
 ``benchmarks/.cache/wheels``, the LLVM case included):
 
 * ``show``: time ``wheelfix show`` and ``auditwheel show`` (fresh interpreter each
-  time, median of N) and compare their ``show --json`` documents;
+  time, median of N) and compare their ``show --json`` documents; for a wheel that is
+  already ``manylinux_*`` (numpy, scipy) this is all that is measured;
 * ``repair`` (only wheels still tagged ``linux_*``): time ``wheelfix repair`` and
   ``auditwheel repair`` (fresh interpreter each time, own output directory each time,
   median of N, peak RSS), then report the platform tag, the grafted set (``<dist>.libs/``)
-  and the size of each tool's output, and audit each output with the *other* tool;
+  and the size of each tool's output, and audit each output with the *other* tool; the
+  medians of the sdist-built lxml, Pillow and h5py are also summed per tool;
 * import check (``importcheck.py``): install each repaired wheel into a fresh directory
   and import + exercise it under ``LD_DEBUG=libs,files``;
 * build matrix: the five ``llvmext`` wheels (cp39..cp313), one repair process per wheel,
@@ -42,8 +44,10 @@ DEFAULT_GLOBS = (
     "[Pp]y[Yy][Aa][Mm][Ll]-*-linux_x86_64.whl",
     "lxml-*-linux_x86_64.whl",
     "[Pp]illow-*-linux_x86_64.whl",
+    "h5py-*-linux_x86_64.whl",
     "llvmext-*-cp311-cp311-linux_x86_64.whl",
     "numpy-*manylinux*.whl",
+    "scipy-*manylinux*.whl",
 )
 MATRIX_GLOB = "llvmext-*-linux_x86_64.whl"
 

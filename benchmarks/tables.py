@@ -104,6 +104,36 @@ def repair_table(reports: list[WheelReport]) -> list[str]:
     return lines
 
 
+SDIST_SUM = ("lxml", "pillow", "h5py")
+"""The sdist-built wheels whose repair medians are summed (by distribution name)."""
+
+
+def repair_sum_table(reports: list[WheelReport]) -> list[str]:
+    """One row: the repair medians of the SDIST_SUM wheels, summed per tool, and the ratio."""
+    repaired = {
+        rep.wheel.name.split("-", 1)[0].lower(): rep.repair
+        for rep in reports
+        if rep.repair is not None
+    }
+    if not {rep.wheel.name.split("-", 1)[0].lower() for rep in reports} & set(SDIST_SUM):
+        return []
+    label = f"sdist-built wheels ({' + '.join(SDIST_SUM)}), summed"
+    missing = [kind for kind in SDIST_SUM if kind not in repaired]
+    if missing:
+        return [f"{label}: not measured (no repair timing of {', '.join(missing)})"]
+    wf = sum(repaired[kind]["wheelfix"].median for kind in SDIST_SUM)
+    aw = sum(repaired[kind]["auditwheel"].median for kind in SDIST_SUM)
+    wf_cpu = sum(repaired[kind]["wheelfix"].cpu_median for kind in SDIST_SUM)
+    aw_cpu = sum(repaired[kind]["auditwheel"].cpu_median for kind in SDIST_SUM)
+    return [
+        "| wheels | wheelfix s (sum of medians) | auditwheel s (sum of medians) | "
+        "wheelfix / auditwheel | ratio (auditwheel / wheelfix) | CPU s wheelfix / auditwheel |",
+        "|---|---|---|---|---|---|",
+        f"| {label} | {wf:.2f} | {aw:.2f} | {wf / aw:.2f}x | {aw / wf:.2f}x | "
+        f"{wf_cpu:.2f} / {aw_cpu:.2f} |",
+    ]
+
+
 def grafted_table(reports: list[WheelReport]) -> list[str]:
     lines = [
         "| wheel | same set (wheelfix / auditwheel) | grafted by both | only wheelfix "
@@ -218,6 +248,7 @@ def markdown(
             *environment(),
         ],
         ["### repair", "", *repair_table(reports)],
+        *([["#### repair, summed", "", *summed]] if (summed := repair_sum_table(reports)) else []),
         ["### grafted libraries (`<dist>.libs/`)", "", *grafted_table(reports)],
         *([["### build matrix", "", *matrix_table(matrix)]] if matrix is not None else []),
         ["### show", "", *show_table(reports)],
