@@ -79,6 +79,8 @@ class ElfView:
         self.data = data
         self.extra_strings = extra_strings
         """Strings appended to ``.dynstr`` that are not in the file yet (see ``inplace``)."""
+        self._strtab: tuple[int, bytes] | None = None
+        """:meth:`strtab`, read once per view (a writer that changes strings makes a new view)."""
         _check_ident(data)
         self.is64 = data[4] == 2
         self.end = "<" if data[5] == 1 else ">"
@@ -220,11 +222,13 @@ class ElfView:
 
     def strtab(self) -> tuple[int, bytes]:
         """``(offset, bytes)`` of ``.dynstr``, checked to end in NUL."""
-        offset, size = self.span(self.require(".dynstr"))
-        table = bytes(self.data[offset : offset + size])
-        if not table or table[-1] != 0:
-            raise PatchelfError("string table is not NUL-terminated")
-        return offset, table + self.extra_strings
+        if self._strtab is None:
+            offset, size = self.span(self.require(".dynstr"))
+            table = bytes(self.data[offset : offset + size])
+            if not table or table[-1] != 0:
+                raise PatchelfError("string table is not NUL-terminated")
+            self._strtab = offset, table + self.extra_strings
+        return self._strtab
 
     def string(self, index: int) -> str:
         """The ``.dynstr`` string at ``index``."""

@@ -170,6 +170,7 @@ class InPlace:
         start = table_offset + index
         self.data[start : start + old_len] = filler * old_len
         self.data[start : start + len(raw) + 1] = raw + b"\0"
+        self.refresh()  # the view's copy of the strings is stale
         return True
 
     def taint_string(self, index: int) -> None:
@@ -180,6 +181,7 @@ class InPlace:
         old_len = table.index(b"\0", index) - index
         start = table_offset + index
         self.data[start : start + old_len] = b"X" * old_len
+        self.refresh()  # the view's copy of the strings is stale
 
     # ------------------------------------------------------------------ other fields
 
