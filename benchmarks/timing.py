@@ -62,10 +62,12 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[Sample,
     return sample, finished
 
 
-CACHE = {"mode": "cold", "dir": ""}
+CACHE = {"mode": "cold", "dir": "", "matrix": ""}
 """wheelfix's graft cache in the timed runs (``compare.py --cache``): ``cold``, a new empty
-cache directory per run (what a first build pays, writing the cache included); ``warm``,
-one directory for the whole benchmark, filled by the warm-up run; ``off``, nothing stored."""
+cache directory per run (what a first build pays, writing the cache included), and for the
+build matrix one new directory per round, shared by its wheels (cold at the matrix's start,
+as on a build farm); ``warm``, one directory for the whole benchmark, filled by the warm-up
+run; ``off``, nothing stored."""
 
 
 def _tool_env(tool: str) -> dict[str, str] | None:
@@ -79,7 +81,7 @@ def _tool_env(tool: str) -> dict[str, str] | None:
         CACHE["dir"] = CACHE["dir"] or tempfile.mkdtemp(prefix="wf-cache-warm-")
         env["WHEELFIX_CACHE_DIR"] = CACHE["dir"]
     else:
-        env["WHEELFIX_CACHE_DIR"] = tempfile.mkdtemp(prefix="wf-cache-cold-")
+        env["WHEELFIX_CACHE_DIR"] = CACHE["matrix"] or tempfile.mkdtemp(prefix="wf-cache-cold-")
     return env
 
 
@@ -206,7 +208,8 @@ def time_repair(
 def time_matrix(
     wheels: list[Path], repeat: int, warmup: int, workdir: Path
 ) -> tuple[dict[str, Timing], dict[str, list[Path]]]:
-    """Repair every wheel of a build matrix, one process per wheel, one wheel after another.
+    """Repair every wheel of a build matrix, one process per wheel, one wheel after another
+    (with ``--cache cold``, sharing a cache that is empty when the round starts).
 
     A sample is the whole matrix: summed wall and CPU time, the largest peak RSS. The tools
     alternate per round. Returns the timings and each tool's outputs of the last round.
@@ -216,10 +219,15 @@ def time_matrix(
     for i in range(warmup + repeat):
         for tool in TOOLS:
             samples, outputs[tool] = [], []
-            for index, wheel in enumerate(wheels):
-                sample, output = repair_once(tool, wheel, workdir / f"{tool}-{i}-{index}")
-                samples.append(sample)
-                outputs[tool].append(output)
+            if CACHE["mode"] == "cold":  # one cache for the round, empty at its start
+                CACHE["matrix"] = tempfile.mkdtemp(prefix="wf-cache-matrix-")
+            try:
+                for index, wheel in enumerate(wheels):
+                    sample, output = repair_once(tool, wheel, workdir / f"{tool}-{i}-{index}")
+                    samples.append(sample)
+                    outputs[tool].append(output)
+            finally:
+                CACHE["matrix"] = ""
             total = Sample(
                 sum(s.wall for s in samples),
                 sum(s.cpu for s in samples),

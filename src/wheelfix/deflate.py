@@ -248,7 +248,7 @@ def compress_member(data: bytes, level: int, executor: Executor | None = None) -
 
 
 _INFLATE_STEP = 4 << 20
-"""Bytes :func:`inflated_check` inflates at a time (the member is never whole in memory)."""
+"""Bytes :func:`inflate` inflates at a time."""
 
 
 def _inflated_pieces(member: DeflatedMember) -> Iterator[bytes]:
@@ -269,18 +269,6 @@ def _inflated_pieces(member: DeflatedMember) -> Iterator[bytes]:
     yield inflater.flush()
     if not inflater.eof or inflater.unused_data:
         raise ValueError("the deflate stream is truncated or has trailing bytes")
-
-
-def inflated_check(member: DeflatedMember) -> bool:
-    """Whether ``member`` inflates to ``file_size`` bytes with CRC ``crc`` (streamed)."""
-    crc = size = 0
-    try:
-        for out in _inflated_pieces(member):
-            crc = zlib.crc32(out, crc)
-            size += len(out)
-    except (zlib.error, ValueError):
-        return False
-    return crc == member.crc and size == member.file_size
 
 
 def inflate(member: DeflatedMember) -> bytes:

@@ -6,6 +6,7 @@ pipeline reads no global state itself and never prints.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -257,9 +258,16 @@ def _repair(
     requested = parse_plat(options.plat)
     if requested is not None and requested.libc is Libc.MUSL:
         audit_options = replace(audit_options, musl_policy=requested.base)
+    packages = PackageIndex(audit_options.sysroot)
+    # Read while the audit runs (and joined before the workers fork: no thread then).
+    prefetch = threading.Thread(target=packages.prefetch, name="wheelfix-pkgdb", daemon=True)
+    prefetch.start()
     with open_wheel(path, audit_options) as reader:
         libraries = session.libraries(_parser(audit_options), audit_options.max_uncompressed)
-        result = audit_reader(reader, audit_options, libraries, options.include)
+        try:
+            result = audit_reader(reader, audit_options, libraries, options.include)
+        finally:
+            prefetch.join()
         audited = time.monotonic()
         target = choose_target(result, requested)
         progress(f"{path.name}: target {target.name}")
@@ -267,7 +275,7 @@ def _repair(
         plan = plan_graft(result, target, hashes, GraftOptions(options.lib_sdir, options.strip))
         provenance = find_provenance(
             plan,
-            PackageIndex(audit_options.sysroot),
+            packages,
             audit_options.sysroot,
             reader.dist_info,
             licenses=options.licenses,

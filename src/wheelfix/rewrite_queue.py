@@ -72,12 +72,22 @@ class RewriteQueue:
         return slot
 
     def start(self) -> None:
-        """Submit queued rewrites while the in-flight budget allows (at least one)."""
+        """Submit queued rewrites while the in-flight budget allows (at least one).
+
+        The ones started together are submitted biggest first: the workers take them in
+        that order, so the longest rewrite never waits behind small ones and is not left to
+        run alone at the end (the writer still takes them in archive order).
+        """
+        batch: list[Slot] = []
         while self._waiting and (
             self._started_bytes == 0
             or self._started_bytes + self._waiting[0].size <= self._ahead_bytes
         ):
-            self._begin(self._waiting.popleft())
+            slot = self._waiting.popleft()
+            batch.append(slot)
+            self._started_bytes += slot.size
+        for slot in sorted(batch, key=lambda s: s.size, reverse=True):
+            slot.wait = self._submit(slot.make_job())
 
     def peek(self, slot: Slot, label: str) -> Rewritten:
         """Wait for ``slot``'s rewrite (starting it, and those queued before it, if need be)."""

@@ -13,6 +13,7 @@ to the package that lists ``/usr/lib/x86_64-linux-gnu/libz.so.1.2.13`` (its real
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 from dataclasses import dataclass
@@ -98,6 +99,13 @@ class PackageIndex:
             )
             self._databases = tuple(db for db in candidates if db.exists())
         return self._databases
+
+    def prefetch(self) -> None:
+        """Read the databases' file indexes ahead, e.g. in a thread while the audit runs (a
+        dpkg root's 800 ``.list`` files take 0.1 s); errors are left to the lookups."""
+        with contextlib.suppress(Exception):
+            for database in self.databases():
+                database.listed("")  # the first lookup reads the whole index; "" finds none
 
     def find_owner(self, path: Path) -> OwningPackage | None:
         """The package owning the host file ``path`` (under the sysroot, if one was given)."""
