@@ -92,7 +92,8 @@ def run_tool(tool: str, args: list[str]) -> tuple[Sample, Finished]:
     try:
         sample, proc = measure(argv, env)
     finally:
-        if env is not None and CACHE["mode"] != "warm":
+        # (the warm cache lives for the whole benchmark, the matrix's for its round)
+        if env is not None and env["WHEELFIX_CACHE_DIR"] not in (CACHE["dir"], CACHE["matrix"]):
             shutil.rmtree(env["WHEELFIX_CACHE_DIR"], ignore_errors=True)
     if proc.returncode != 0:
         raise ToolError(
@@ -227,6 +228,8 @@ def time_matrix(
                     samples.append(sample)
                     outputs[tool].append(output)
             finally:
+                if CACHE["matrix"]:
+                    shutil.rmtree(CACHE["matrix"], ignore_errors=True)
                 CACHE["matrix"] = ""
             total = Sample(
                 sum(s.wall for s in samples),
