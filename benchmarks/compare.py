@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         "--cache",
         choices=("cold", "warm", "off"),
         default="cold",
-        help="wheelfix's graft cache: a fresh one per run (default), one for the whole"
-        " benchmark (filled by the warm-up), or none",
+        help="wheelfix's graft cache: a fresh one per run and per matrix round (default),"
+        " one for the whole benchmark (filled by the warm-up), or none",
     )
     args = parser.parse_args(argv)
     CACHE["mode"] = args.cache
