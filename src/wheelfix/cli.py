@@ -327,7 +327,6 @@ def repair(
     is the first failure's (auditwheel stops at the first)."""
     from wheelfix.cache import cache_max_bytes, default_cache_dir
     from wheelfix.cli_repair import run_repairs
-    from wheelfix.memory import return_large_blocks
     from wheelfix.options import RepairOptions
 
     verbose = setup_logging(verbose)
@@ -361,7 +360,6 @@ def repair(
         cache_max_bytes=cache_max_bytes(environ),
         zip=settings,
     )
-    return_large_blocks()  # a lower peak RSS: see wheelfix.memory
     run_repairs(
         wheels,
         audit_opts,
