@@ -35,7 +35,7 @@ import pytest
 
 from archrun import dynamic, fail_if_missing, graft_name, missing_tools, run
 from runtools import clean_env, run_wheelfix
-from wheelbuild import FIXTURES_DIR, compile_cached, make_wheel, unpack_wheel
+from wheelbuild import FIXTURES_DIR, cached_compiler, compile_cached, make_wheel, unpack_wheel
 from wheelfix.elf.structs import EM_LOONGARCH, page_size_for, read_header
 from wheelfix.elf.verify import verify_elf
 
@@ -105,11 +105,7 @@ class Loong:
 def loong(fixture_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Loong:
     fail_if_missing(MISSING, HINT)
 
-    def cc(source: str, output: str, args: list[str], inputs: tuple[str, ...] = ()) -> Path:
-        extra = [SRC / n for n in inputs]
-        return compile_cached(
-            fixture_cache, [SRC / source], output, args, compiler=CROSS_CC, extra_inputs=extra
-        )
+    cc = cached_compiler(fixture_cache, SRC, CROSS_CC)
 
     dep = cc("loongdep.c", "libloongdep.so.1", [*_SHARED, "-Wl,-soname,libloongdep.so.1"])
     lib = cc(

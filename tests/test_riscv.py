@@ -31,7 +31,7 @@ from archrun import (
     run,
 )
 from runtools import run_wheelfix
-from wheelbuild import FIXTURES_DIR, compile_cached, make_wheel, unpack_wheel
+from wheelbuild import FIXTURES_DIR, cached_compiler, make_wheel, unpack_wheel
 from wheelfix.elf.structs import EM_LOONGARCH, EM_RISCV, page_size_for, read_header
 from wheelfix.elf.verify import verify_elf
 
@@ -92,11 +92,7 @@ riscv = pytest.mark.skipif(
 def built(fixture_cache: Path) -> dict[str, Path]:
     fail_if_missing(MISSING, HINT)
 
-    def cc(source: str, output: str, args: list[str], inputs: tuple[str, ...] = ()) -> Path:
-        extra = [SRC / n for n in inputs]
-        return compile_cached(
-            fixture_cache, [SRC / source], output, args, compiler=CROSS_CC, extra_inputs=extra
-        )
+    cc = cached_compiler(fixture_cache, SRC, CROSS_CC)
 
     dep = cc("crossdep.c", "libcrossdep.so.1", [*_SHARED, "-Wl,-soname,libcrossdep.so.1"])
     lib = cc(

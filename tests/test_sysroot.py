@@ -39,7 +39,7 @@ from archrun import (
     skip_unless_present,
 )
 from runtools import run_wheelfix
-from wheelbuild import FIXTURES_DIR, compile_cached, make_wheel, unpack_wheel
+from wheelbuild import FIXTURES_DIR, cached_compiler, compile_cached, make_wheel, unpack_wheel
 from wheelfix.elf.verify import verify_elf
 
 CROSS_CC = "aarch64-linux-gnu-gcc"
@@ -86,11 +86,7 @@ class Setup:
 def _libs(cache: Path, compiler: str, opt: str = "-O1") -> dict[str, Path]:
     """libcrossdep.so.1 and libcross.so.1 (the same commands as test_cross_arch.py)."""
 
-    def cc(source: str, output: str, args: list[str], inputs: tuple[str, ...] = ()) -> Path:
-        extra = [SRC / name for name in inputs]
-        return compile_cached(
-            cache, [SRC / source], output, args, compiler=compiler, extra_inputs=extra
-        )
+    cc = cached_compiler(cache, SRC, compiler)
 
     shared = [a if a != "-O1" else opt for a in _SHARED]
     dep = cc("crossdep.c", "libcrossdep.so.1", [*shared, "-Wl,-soname,libcrossdep.so.1"])

@@ -98,6 +98,23 @@ def _cache_key(
     return h.hexdigest()[:32]
 
 
+CachedCompiler = Callable[..., Path]
+"""``cc(source, output, args, inputs=())``: one source file of a fixture directory compiled
+(cached) into ``output``, ``inputs`` (version scripts...) copied beside it."""
+
+
+def cached_compiler(cache_dir: Path, src_dir: Path, compiler: str) -> CachedCompiler:
+    """A :data:`CachedCompiler` for the fixture sources in ``src_dir`` and ``compiler``."""
+
+    def cc(source: str, output: str, args: list[str], inputs: tuple[str, ...] = ()) -> Path:
+        extra = [src_dir / name for name in inputs]
+        return compile_cached(
+            cache_dir, [src_dir / source], output, args, compiler=compiler, extra_inputs=extra
+        )
+
+    return cc
+
+
 def compile_cached(
     cache_dir: Path,
     sources: Sequence[Path],
